@@ -1,0 +1,50 @@
+"""The GA4 / Firebase Analytics export, landed per Asia/Seoul day in `raw_ga4.events`."""
+
+import dagster as dg
+
+from calback_platform.partitions import window_days
+from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.warehouse import Warehouse
+
+
+def build_ga4_events_asset(
+    partitions_def: dg.PartitionsDefinition, pool: str | None
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw_ga4", "events"],
+        group_name="raw_ga4",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=pool,
+        kinds={"duckdb", "python"},
+        description=(
+            "GA4 daily export (events_YYYYMMDD + intraday), one partition per export day. Exact "
+            "duplicates are dropped and unusable lines go to raw_ga4.events_quarantine with a "
+            "reason; each run replaces exactly its days in one transaction."
+        ),
+    )
+    def raw_ga4_events(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, ga4_export: LocalGA4Export
+    ) -> dg.MaterializeResult:
+        days = window_days(context)
+        context.log.info(f"Loading the GA4 export for {len(days)} day(s): {days[0]} .. {days[-1]}")
+        stats = warehouse.load_ga4_window(ga4_export, days)
+        quarantined = sum(stats.quarantined.values())
+        context.log.info(
+            f"{stats.source_lines} lines -> {stats.rows} events, {stats.duplicates} exact "
+            f"duplicates dropped, {quarantined} quarantined {dict(stats.quarantined)}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": stats.rows,
+                "source_lines": stats.source_lines,
+                "duplicates_dropped": stats.duplicates,
+                "quarantined": quarantined,
+                "quarantine_reasons": dg.MetadataValue.json(dict(stats.quarantined)),
+                "rows_by_day": dg.MetadataValue.json(stats.rows_by_day),
+                "files": len(stats.files),
+                "quarantine_table": "raw_ga4.events_quarantine",
+            }
+        )
+
+    return raw_ga4_events

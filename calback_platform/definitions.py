@@ -1,0 +1,63 @@
+"""The one Definitions object of the Calback code location: it only assembles."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from calback_platform.assets.dbt import build_dbt_assets, dbt_executable, dbt_project
+from calback_platform.assets.firestore import build_firestore_assets
+from calback_platform.assets.ga4 import build_ga4_events_asset
+from calback_platform.partitions import daily_partitions
+from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
+from calback_platform.resources.firestore_source import LocalFirestoreExport
+from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.schedules import build_daily_schedule
+from calback_platform.settings import Settings, load_settings
+
+# DuckDB allows one writer: every asset that writes the local warehouse takes a slot of this pool,
+# whose limit is 1 in the instance config (dagster.yaml), so parallel steps and runs queue.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def build_resources(settings: Settings) -> dict:
+    if not settings.is_local:
+        raise dg.DagsterInvariantViolationError(
+            "CALBACK_ENV=prod needs the BigQuery warehouse and firebase-admin source (issue 5)."
+        )
+    source_dir = str(settings.source_dir)
+    return {
+        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
+        "firestore": LocalFirestoreExport(source_dir=source_dir),
+        "ga4_export": LocalGA4Export(source_dir=source_dir),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project(), target=settings.dbt_target, dbt_executable=dbt_executable()
+        ),
+    }
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions_def = daily_partitions(settings)
+    pool = WAREHOUSE_POOL if settings.is_local else None
+    assets = [
+        build_ga4_events_asset(partitions_def, pool),
+        *build_firestore_assets(pool),
+        *build_dbt_assets(settings, partitions_def, pool),
+    ]
+    everything = dg.define_asset_job(
+        "materialize_everything",
+        selection=dg.AssetSelection.all(),
+        description="Every asset: Firestore and GA4 into the warehouse, then all dbt models.",
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[everything],
+        schedules=[build_daily_schedule(everything, partitions_def, running=not settings.is_local)],
+        resources=build_resources(settings),
+        # Locally one process runs a run's steps in order: DuckDB has one writer, and steps
+        # skip the cost of a process each.
+        executor=dg.in_process_executor if settings.is_local else None,
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,1 @@
+"""The synthetic Calback data generator: the platform's local default source."""

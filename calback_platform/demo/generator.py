@@ -1,0 +1,544 @@
+"""Synthetic Calback source data: a Firestore export and a GA4 export, plus the truth behind them.
+
+Writes the local source layout of DESIGN section 4 under `out`:
+
+    firestore/userCollection.jsonl, meetingsCollection.jsonl, experimentAssignments.jsonl
+    ga4/events_YYYYMMDD.jsonl
+    truth.json      every planted parameter and count, for tests to recover
+
+Users are simulated one at a time and their events appended to per-day files, so memory stays flat
+however many users are asked for. The same seed always writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter, defaultdict
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from calback_platform.demo import behaviour as b
+
+SEOUL = timezone(timedelta(hours=9))
+FIRESTORE_ROOT = "projects/calback/databases/(default)/documents"
+STREAM_IDS = {"ios": "3001001", "android": "3001002", "web": "3001003"}
+APP_ID = {"ios": "com.calback.ios", "android": "com.calback.android", "web": None}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    out: Path
+    users: int = 3000
+    days: int = 120
+    start: date = date(2024, 3, 1)
+    seed: int = 7
+    bad_share: float = 0.002
+    duplicate_share: float = 0.004
+    late_share: float = 0.03
+    # "final" writes each day as GA4 finally leaves it; "early" leaves out the events that GA4
+    # only adds to a day's table in the following hours (late events).
+    ga4_version: str = "final"
+
+
+@dataclass
+class Device:
+    pseudo_id: str
+    platform: str
+    first_touch_us: int
+    session_number: int = 0
+    session_id: int = 0
+
+
+@dataclass
+class Event:
+    ts_us: int
+    name: str
+    device: Device
+    user_id: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    value_krw: int | None = None
+    # The device's session at the time of the event (GA4's ga_session_id / ga_session_number).
+    session: tuple[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = (self.device.session_id, self.device.session_number)
+
+
+def seoul_day_start_us(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=SEOUL).timestamp()) * 1_000_000
+
+
+def firestore_timestamp(ts_us: int) -> dict[str, int]:
+    return {"_seconds": ts_us // 1_000_000, "_nanoseconds": (ts_us % 1_000_000) * 1000}
+
+
+def _pick(rng: random.Random, weighted: tuple) -> tuple:
+    return rng.choices(weighted, weights=[w[-1] for w in weighted])[0]
+
+
+class _Ga4Writer:
+    """Appends events to per-day files, planting duplicates, bad lines and late events."""
+
+    BAD_REASONS = ("unparsable_json", "wrong_type", "missing_id")
+
+    def __init__(self, config: GeneratorConfig, stack: ExitStack, rng: random.Random):
+        self.config, self.stack, self.rng = config, stack, rng
+        self.dir = config.out / "ga4"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.files: dict[date, Any] = {}
+        self.counts: dict[str, dict[str, Counter]] = {
+            v: defaultdict(Counter) for v in ("final", "early")
+        }
+
+    def _file(self, day: date):
+        if day not in self.files:
+            path = self.dir / f"events_{day:%Y%m%d}.jsonl"
+            self.files[day] = self.stack.enter_context(path.open("w", encoding="utf-8"))
+        return self.files[day]
+
+    def write(self, event: Event, row: dict) -> None:
+        day = datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date()
+        draw = self.rng.random()
+        late = self.rng.random() < self.config.late_share
+        bad_reason = None
+        duplicates = 0
+        if draw < self.config.bad_share:
+            bad_reason = self.BAD_REASONS[self.rng.randrange(3)]
+        elif draw < self.config.bad_share + self.config.duplicate_share:
+            duplicates = 1
+        line = self._render(row, bad_reason)
+        versions = ("final",) if late else ("final", "early")
+        for version in versions:
+            counts = self.counts[version][day.isoformat()]
+            counts["lines"] += 1 + duplicates
+            counts["duplicate_lines"] += duplicates
+            if bad_reason:
+                counts[f"bad_{bad_reason}"] += 1
+            else:
+                counts["events"] += 1
+        if late:
+            self.counts["final"][day.isoformat()]["late_events"] += 1
+        if self.config.ga4_version in versions:
+            self._file(day).write((line + "\n") * (1 + duplicates))
+
+    def _render(self, row: dict, bad_reason: str | None) -> str:
+        if bad_reason == "wrong_type":
+            row = {**row, "event_timestamp": "yesterday evening"}
+        elif bad_reason == "missing_id":
+            row = {k: v for k, v in row.items() if k != "user_pseudo_id"}
+        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+        if bad_reason == "unparsable_json":
+            line = line[: len(line) // 2]
+        return line
+
+
+class _FirestoreWriter:
+    """Writes a collection's export, planting unparsable lines, missing ids, wrong types."""
+
+    def __init__(self, config: GeneratorConfig, stack: ExitStack, rng: random.Random, name: str):
+        directory = config.out / "firestore"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.file = stack.enter_context((directory / f"{name}.jsonl").open("w", encoding="utf-8"))
+        self.config, self.rng, self.name = config, rng, name
+        self.counts: Counter = Counter()
+
+    def write(self, document_id: str, data: dict) -> None:
+        draw = self.rng.random()
+        record = {
+            "document_name": f"{FIRESTORE_ROOT}/{self.name}/{document_id}",
+            "document_id": document_id,
+            "data": data,
+        }
+        share = self.config.bad_share * 5  # collections are small: plant enough to see
+        if draw < share / 3:
+            line = json.dumps(record)[:40]
+            self.counts["bad_unparsable_json"] += 1
+        elif draw < 2 * share / 3:
+            del record["document_id"]
+            record["document_name"] = None
+            line = json.dumps(record)
+            self.counts["bad_missing_id"] += 1
+        else:
+            if draw < share and "createdAt" in data:
+                record["data"] = {**data, "createdAt": "not a timestamp"}
+                self.counts["wrong_type_documents"] += 1
+            line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+            self.counts["documents"] += 1
+        self.file.write(line + "\n")
+
+
+class _Simulation:
+    def __init__(self, config: GeneratorConfig, stack: ExitStack):
+        self.config = config
+        self.rng = random.Random(config.seed)
+        # Write-time decisions use their own stream so they never shift the behaviour stream.
+        self.ga4 = _Ga4Writer(config, stack, random.Random(config.seed + 1))
+        self.users = _FirestoreWriter(
+            config, stack, random.Random(config.seed + 2), "userCollection"
+        )
+        self.meetings = _FirestoreWriter(
+            config, stack, random.Random(config.seed + 3), "meetingsCollection"
+        )
+        self.assignments = _FirestoreWriter(
+            config, stack, random.Random(config.seed + 4), "experimentAssignments"
+        )
+        self.end_us = seoul_day_start_us(config.start + timedelta(days=config.days))
+        self.signed_up: list[str] = []
+        self.meeting_count = 0
+        self.variant_users: dict[str, Counter] = {e.experiment_id: Counter() for e in b.EXPERIMENTS}
+        self.variant_buyers: dict[str, Counter] = {
+            e.experiment_id: Counter() for e in b.EXPERIMENTS
+        }
+        self.bots: list[str] = []
+        self.whales: list[str] = []
+        self.multi_device_users = 0
+        self.revenue_krw = 0
+
+    # --- population -------------------------------------------------------------------------
+    def run(self) -> None:
+        n = self.config.users
+        days = self.config.days
+        # Sign-ups grow over time (ads scale up) with a weekend bump.
+        weights = [
+            (1 + 2 * d / days) * (1.25 if (self.config.start + timedelta(d)).weekday() >= 5 else 1)
+            for d in range(days)
+        ]
+        signup_days = sorted(self.rng.choices(range(days), weights=weights, k=n))
+        special = self.rng.sample(range(n), min(n, b.BOT_COUNT + b.WHALE_COUNT))
+        bots = set(special[: b.BOT_COUNT])
+        whales = set(special[b.BOT_COUNT :])
+        for index, signup_day in enumerate(signup_days):
+            kind = "bot" if index in bots else "whale" if index in whales else "user"
+            self.simulate_user(f"u_{index + 1:06d}", signup_day, kind)
+
+    def simulate_user(self, uid: str, signup_day: int, kind: str) -> None:
+        rng = self.rng
+        source = _pick(rng, b.TRAFFIC_SOURCES)
+        if source[0] == "invite" and not self.signed_up:
+            source = b.TRAFFIC_SOURCES[0]
+        platform = "web" if kind == "bot" else _pick(rng, b.PLATFORMS)[0]
+        day0 = self.config.start + timedelta(signup_day)
+        t = seoul_day_start_us(day0) + rng.randrange(7 * 3600, 20 * 3600) * 1_000_000
+        device = Device(self._pseudo_id(), platform, t)
+        devices = [device]
+        engagement = 3.0 if kind in ("bot", "whale") else rng.lognormvariate(0, 0.55)
+        variants = {e.experiment_id: self._assign(uid, e, t) for e in b.EXPERIMENTS}
+        events: list[Event] = []
+        user = {
+            "uid": uid,
+            "displayName": f"Calback user {uid[2:]}",
+            "email": f"{uid}@example.com",
+            "phone": f"+82-10-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}",
+            "platform": platform,
+            "createdAt": None,
+            "lastLoginAt": None,
+            "isPremium": False,
+            "premiumSince": None,
+            "marketingConsent": rng.random() < 0.4,
+            "referrerUid": rng.choice(self.signed_up) if source[0] == "invite" else None,
+        }
+        state = {"confirmed": False, "purchased": False, "source": source}
+
+        # Day 0: install, onboarding (anonymous until sign-up), maybe a first meeting.
+        t = self._session(events, device, None, t)
+        events.append(Event(t, "first_open", device, None))
+        t += rng.randrange(2, 20) * 1_000_000
+        events.append(Event(t, "onboarding_start", device, None))
+        t += rng.randrange(10, 90) * 1_000_000
+        events.append(
+            Event(t, "sign_up", device, uid, {"method": rng.choice(["apple", "google", "kakao"])})
+        )
+        user["createdAt"] = firestore_timestamp(t)
+        self.signed_up.append(uid)
+        if rng.random() < b.P_ONBOARDING_COMPLETE or kind != "user":
+            t += rng.randrange(20, 120) * 1_000_000
+            events.append(Event(t, "onboarding_complete", device, uid))
+            state["onboarded"] = True
+            t = self._activity(events, device, uid, t, state, variants, kind, first_day=True)
+        last_seen = t
+
+        for k in range(1, self.config.days - signup_day):
+            day = day0 + timedelta(k)
+            chance = engagement * (
+                b.RETENTION_EARLY * math.exp(-k / b.RETENTION_TAU_DAYS) + b.RETENTION_FLOOR
+            )
+            if kind == "bot":
+                chance = 0.8
+            if rng.random() >= min(chance, 0.97) or not state.get("onboarded"):
+                continue
+            if len(devices) == 1 and kind == "user" and rng.random() < b.SECOND_DEVICE_SHARE / 3:
+                other = "web" if platform != "web" else rng.choice(["ios", "android"])
+                devices.append(Device(self._pseudo_id(), other, seoul_day_start_us(day)))
+                self.multi_device_users += 1
+            for _ in range(1 + (rng.random() < 0.35)):
+                dev = rng.choice(devices)
+                t = seoul_day_start_us(day) + rng.randrange(7 * 3600, 21 * 3600) * 1_000_000
+                # A new device is anonymous for its first screens, until the user logs in.
+                anonymous_first = dev.session_number == 0 and dev is not device
+                t = self._session(events, dev, None if anonymous_first else uid, t)
+                if anonymous_first:
+                    t += rng.randrange(5, 30) * 1_000_000
+                    events.append(Event(t, self._view_name(dev), dev, None, self._view_params(dev)))
+                t = self._activity(events, dev, uid, t, state, variants, kind)
+                last_seen = max(last_seen, t)
+
+        user["lastLoginAt"] = firestore_timestamp(last_seen)
+        if state["purchased"]:
+            user["isPremium"] = True
+            user["premiumSince"] = firestore_timestamp(state["purchased_at"])
+        if kind == "bot":
+            self.bots.append(uid)
+        elif kind == "whale":
+            self.whales.append(uid)
+        else:
+            for experiment_id, variant in variants.items():
+                self.variant_users[experiment_id][variant] += 1
+                self.variant_buyers[experiment_id][variant] += state["purchased"]
+        self.users.write(uid, user)
+        for event in sorted(events, key=lambda e: e.ts_us):
+            if event.ts_us < self.end_us:
+                self.ga4.write(event, self._ga4_row(event, state["source"], variants))
+
+    def _assign(self, uid: str, experiment: b.Experiment, t: int) -> str:
+        split = experiment.actual_split
+        variant = self.rng.choices(list(split), weights=list(split.values()))[0]
+        self.assignments.write(
+            f"{uid}_{experiment.experiment_id}",
+            {
+                "uid": uid,
+                "experimentId": experiment.experiment_id,
+                "variant": variant,
+                "assignedAt": firestore_timestamp(t),
+            },
+        )
+        return variant
+
+    # --- sessions and behaviour ----------------------------------------------------------------
+    def _pseudo_id(self) -> str:
+        return f"{self.rng.getrandbits(40):012x}.{self.rng.randrange(10**9, 10**10)}"
+
+    def _session(self, events: list[Event], device: Device, uid: str | None, t: int) -> int:
+        device.session_number += 1
+        device.session_id = t // 1_000_000
+        events.append(Event(t, "session_start", device, uid))
+        return t + self.rng.randrange(1, 5) * 1_000_000
+
+    def _view_name(self, device: Device) -> str:
+        return "page_view" if device.platform == "web" else "screen_view"
+
+    def _view_params(self, device: Device) -> dict:
+        screen = self.rng.choice(["home", "calendar", "meeting_detail", "profile", "search"])
+        key = "page_location" if device.platform == "web" else "firebase_screen"
+        value = f"https://calback.app/{screen}" if device.platform == "web" else screen
+        return {key: value, "engagement_time_msec": self.rng.randrange(800, 60_000)}
+
+    def _activity(self, events, device, uid, t, state, variants, kind, first_day=False) -> int:
+        rng = self.rng
+        if kind == "bot":
+            for _ in range(rng.randrange(*b.BOT_PAGE_VIEWS_PER_DAY)):
+                t += rng.randrange(2, 6) * 1_000_000
+                events.append(Event(t, "page_view", device, uid, self._view_params(device)))
+            return t
+        for _ in range(rng.randrange(2, 7)):
+            t += rng.randrange(5, 120) * 1_000_000
+            events.append(Event(t, self._view_name(device), device, uid, self._view_params(device)))
+        if variants["exp_reco_widget"] == "test" and rng.random() < 0.5:
+            for _ in range(rng.randrange(1, 4)):
+                t += rng.randrange(2, 30) * 1_000_000
+                item = f"slot_{rng.randrange(1, 40)}"
+                events.append(Event(t, "recommendation_impression", device, uid, {"item_id": item}))
+                if rng.random() < 0.2:
+                    t += rng.randrange(1, 10) * 1_000_000
+                    events.append(Event(t, "recommendation_click", device, uid, {"item_id": item}))
+        if rng.random() < (0.9 if first_day else 0.3) * b.P_MEETING_CREATE:
+            t = self._meeting(events, device, uid, t, state, variants, kind)
+        if rng.random() < 0.25 and len(self.signed_up) > 1:
+            t += rng.randrange(5, 60) * 1_000_000
+            events.append(Event(t, "invite_accept", device, uid))
+            t += rng.randrange(5, 60) * 1_000_000
+            events.append(Event(t, "vote_submit", device, uid))
+        if kind == "whale" and state["confirmed"] and rng.random() < 0.3:
+            t = self._purchase(events, device, uid, t, state, rng.randrange(*b.WHALE_PURCHASE_KRW))
+        return t
+
+    def _meeting(self, events, device, uid, t, state, variants, kind) -> int:
+        rng = self.rng
+        self.meeting_count += 1
+        mid = f"m_{self.meeting_count:07d}"
+        created = t = t + rng.randrange(10, 120) * 1_000_000
+        events.append(Event(t, "meeting_create", device, uid, {"meeting_id": mid}))
+        participants = [uid]
+        status, updated, confirmed_slot = "polling", created, None
+        slot_day = (
+            seoul_day_start_us(datetime.fromtimestamp(t / 1e6, SEOUL).date()) + 86_400_000_000
+        )
+        slots = []
+        for n in range(rng.randrange(2, 5)):
+            start = slot_day + (n * 86_400 + rng.randrange(10, 20) * 3600) * 1_000_000
+            slots.append(
+                {
+                    "start": firestore_timestamp(start),
+                    "end": firestore_timestamp(start + 3_600_000_000),
+                }
+            )
+        if rng.random() < b.P_INVITE_SEND:
+            t += rng.randrange(10, 60) * 1_000_000
+            events.append(Event(t, "invite_send", device, uid, {"meeting_id": mid}))
+            participants += rng.sample(
+                self.signed_up, min(len(self.signed_up), rng.randrange(1, 5))
+            )
+            if rng.random() < b.P_MEETING_CONFIRM:
+                t += rng.randrange(60, 600) * 1_000_000
+                events.append(Event(t, "meeting_confirm", device, uid, {"meeting_id": mid}))
+                status, updated, confirmed_slot = "confirmed", t, rng.choice(slots)
+                first_confirm = not state["confirmed"]
+                state["confirmed"] = True
+                p = b.P_PURCHASE_AFTER_CONFIRM
+                for experiment in b.EXPERIMENTS:
+                    p *= experiment.purchase_multiplier[variants[experiment.experiment_id]]
+                if first_confirm and kind == "user" and rng.random() < p:
+                    price = rng.choice([b.PRICE_MONTHLY_KRW, b.PRICE_YEARLY_KRW])
+                    t = self._purchase(events, device, uid, t, state, price)
+            elif rng.random() < 0.2:
+                status, updated = "cancelled", t + rng.randrange(60, 3600) * 1_000_000
+        meeting = {
+            "mid": mid,
+            "hostUid": uid,
+            "title": f"{rng.choice(b.MEETING_CATEGORIES).title()} meetup #{self.meeting_count}",
+            "category": rng.choice(b.MEETING_CATEGORIES),
+            "status": status,
+            "participantUids": participants,
+            "candidateSlots": slots,
+            "confirmedSlot": confirmed_slot,
+            "createdAt": firestore_timestamp(created),
+            "updatedAt": firestore_timestamp(updated),
+        }
+        if rng.random() < 0.5:
+            meeting["location"] = {
+                "_latitude": round(37.45 + rng.random() * 0.2, 6),
+                "_longitude": round(126.85 + rng.random() * 0.3, 6),
+            }
+        if created < self.end_us:
+            self.meetings.write(mid, meeting)
+        return t
+
+    def _purchase(self, events, device, uid, t, state, value_krw: int) -> int:
+        t += self.rng.randrange(30, 300) * 1_000_000
+        if t >= self.end_us:
+            return t
+        events.append(Event(t, "purchase", device, uid, {"currency": "KRW"}, value_krw))
+        if not state["purchased"]:
+            state["purchased"], state["purchased_at"] = True, t
+        self.revenue_krw += value_krw
+        return t
+
+    # --- GA4 export rows ---------------------------------------------------------------------
+    def _ga4_row(self, event: Event, source: tuple, variants: dict) -> dict:
+        rng, device = self.rng, event.device
+        params: dict[str, Any] = {
+            "ga_session_id": event.session[0],
+            "ga_session_number": event.session[1],
+            **event.params,
+        }
+        if event.value_krw is not None:
+            params["value"] = float(event.value_krw)
+        row: dict[str, Any] = {
+            "event_date": datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).strftime("%Y%m%d"),
+            # BigQuery's JSON export writes INT64 as strings; half the rows do here too.
+            "event_timestamp": self._int64(event.ts_us),
+            "event_name": event.name,
+            "event_params": [self._param(k, v) for k, v in params.items()],
+            "event_bundle_sequence_id": self._int64(rng.randrange(1, 10**6)),
+            "user_id": event.user_id,
+            "user_pseudo_id": device.pseudo_id,
+            "user_properties": [
+                self._param(f"{e.experiment_id}_variant", v)
+                for e, v in zip(b.EXPERIMENTS, variants.values(), strict=True)
+            ]
+            if event.user_id
+            else [],
+            "user_first_touch_timestamp": self._int64(device.first_touch_us),
+            "device": {
+                "category": "desktop" if device.platform == "web" else "mobile",
+                "operating_system": {"ios": "iOS", "android": "Android", "web": "Web"}[
+                    device.platform
+                ],
+                "language": "ko-kr",
+                "web_info": {"browser": "Chrome"} if device.platform == "web" else None,
+            },
+            "geo": {
+                "continent": "Asia",
+                "country": "South Korea",
+                "region": "Seoul",
+                "city": "Seoul",
+            },
+            "app_info": {"id": APP_ID[device.platform], "version": "2.4.1"}
+            if APP_ID[device.platform]
+            else None,
+            "traffic_source": {"name": source[2], "medium": source[1], "source": source[0]},
+            "stream_id": STREAM_IDS[device.platform],
+            "platform": device.platform.upper(),
+            "ecommerce": {
+                "transaction_id": f"T{event.ts_us}",
+                "purchase_revenue": float(event.value_krw),
+            }
+            if event.value_krw is not None
+            else None,
+            "items": [],
+        }
+        if device.platform == "web":
+            # A field this loader does not know: it must be ignored, not fail the load.
+            row["privacy_info"] = {"analytics_storage": "Yes", "ads_storage": "No"}
+        return row
+
+    def _int64(self, value: int) -> int | str:
+        return str(value) if self.rng.random() < 0.5 else value
+
+    def _param(self, key: str, value: Any) -> dict:
+        if isinstance(value, bool | str):
+            return {"key": key, "value": {"string_value": str(value)}}
+        if isinstance(value, int):
+            return {"key": key, "value": {"int_value": self._int64(value)}}
+        return {"key": key, "value": {"double_value": value}}
+
+
+def generate(config: GeneratorConfig) -> dict:
+    """Write the demo source export under `config.out` and return the truth written beside it."""
+    config.out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        sim = _Simulation(config, stack)
+        sim.run()
+    truth = {
+        "config": {**asdict(config), "out": str(config.out), "start": config.start.isoformat()},
+        "end": (config.start + timedelta(config.days - 1)).isoformat(),
+        "users": config.users,
+        "multi_device_users": sim.multi_device_users,
+        "bots": sorted(sim.bots),
+        "whales": sorted(sim.whales),
+        "revenue_krw": sim.revenue_krw,
+        "experiments": {
+            e.experiment_id: {
+                **asdict(e),
+                "users_by_variant": dict(sim.variant_users[e.experiment_id]),
+                "buyers_by_variant": dict(sim.variant_buyers[e.experiment_id]),
+                "note": "bots and whales excluded from these counts",
+            }
+            for e in b.EXPERIMENTS
+        },
+        "firestore": {
+            "userCollection": dict(sim.users.counts),
+            "meetingsCollection": dict(sim.meetings.counts),
+            "experimentAssignments": dict(sim.assignments.counts),
+        },
+        "ga4": {
+            version: {day: dict(counts) for day, counts in sorted(by_day.items())}
+            for version, by_day in sim.ga4.counts.items()
+        },
+    }
+    (config.out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
+    return truth

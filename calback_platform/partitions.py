@@ -1,0 +1,30 @@
+"""The daily partitions (Asia/Seoul) and the window helpers every partitioned asset uses."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from calback_platform.settings import Settings
+
+TIMEZONE = "Asia/Seoul"
+
+
+def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.start_date.isoformat(),
+        end_date=settings.end_date.isoformat() if settings.end_date else None,
+        timezone=TIMEZONE,
+    )
+
+
+def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's partition window as Seoul days [start, end): one day, or a backfill's range."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def window_days(context: dg.AssetExecutionContext) -> list[date]:
+    start, end = window_dates(context)
+    return [start + timedelta(days=n) for n in range((end - start).days)]

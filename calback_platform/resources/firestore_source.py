@@ -1,0 +1,130 @@
+"""Firestore documents as bounded pages of extension-encoded rows (DESIGN section 4.1).
+
+Each source yields Arrow record batches of `PAGE_SCHEMA`, a page at a time, so a collection of any
+size passes through in constant memory. A record that cannot be used carries an `error` and its
+`raw` text instead of data, for the warehouse to quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+PAGE_SCHEMA = pa.schema(
+    [
+        ("document_name", pa.string()),
+        ("document_id", pa.string()),
+        ("data", pa.string()),  # JSON, keys sorted, so equal documents compare equal as text
+        ("updated_at", pa.timestamp("us", tz="UTC")),
+        ("record_ref", pa.string()),  # where the record came from, for quarantine rows
+        ("error", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+# Firestore collection -> warehouse table stem (`<stem>_raw_changelog`).
+COLLECTION_TABLES = {
+    "userCollection": "users",
+    "meetingsCollection": "meetings",
+    "experimentAssignments": "experiment_assignments",
+}
+# Collections whose documents carry a reliable `updatedAt`, so they can be read incrementally.
+INCREMENTAL_FIELD = {"meetingsCollection": "updatedAt"}
+
+
+def encode_document(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def timestamp_value(value: object) -> datetime | None:
+    """An extension-encoded timestamp ({"_seconds", "_nanoseconds"}) as a UTC datetime."""
+    if isinstance(value, dict) and isinstance(value.get("_seconds"), int):
+        micros = value["_seconds"] * 1_000_000 + int(value.get("_nanoseconds") or 0) // 1000
+        return datetime.fromtimestamp(micros / 1e6, timezone.utc)
+    return None
+
+
+class FirestoreSource(dg.ConfigurableResource, ABC):
+    page_size: int = 5000
+
+    @abstractmethod
+    def read_pages(
+        self, collection: str, updated_after: datetime | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Documents of `collection` (those updated at or after `updated_after`, if given)."""
+
+    @abstractmethod
+    def read_document_names(self, collection: str) -> Iterator[pa.RecordBatch]:
+        """Only the `document_name` of every document, for delete detection."""
+
+
+class LocalFirestoreExport(FirestoreSource):
+    """Reads `<source_dir>/firestore/<collection>.jsonl`, the format the prod extractor writes."""
+
+    source_dir: str
+
+    def _path(self, collection: str) -> Path:
+        path = Path(self.source_dir) / "firestore" / f"{collection}.jsonl"
+        if not path.is_file():
+            raise dg.Failure(
+                f"No export for Firestore collection {collection!r}: {path} does not exist. "
+                "Run `calback generate` or point CALBACK_SOURCE_DIR at an export."
+            )
+        return path
+
+    def read_pages(
+        self, collection: str, updated_after: datetime | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        field = INCREMENTAL_FIELD.get(collection)
+        rows: list[dict] = []
+        path = self._path(collection)
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                row = self._parse(line, f"{path.name}:{number}", field)
+                if updated_after and row["updated_at"] and row["updated_at"] < updated_after:
+                    continue
+                rows.append(row)
+                if len(rows) >= self.page_size:
+                    yield pa.RecordBatch.from_pylist(rows, schema=PAGE_SCHEMA)
+                    rows = []
+        if rows:
+            yield pa.RecordBatch.from_pylist(rows, schema=PAGE_SCHEMA)
+
+    def read_document_names(self, collection: str) -> Iterator[pa.RecordBatch]:
+        for page in self.read_pages(collection):
+            yield page.select(["document_name", "error"])
+
+    @staticmethod
+    def _parse(line: str, ref: str, field: str | None) -> dict:
+        row = dict.fromkeys(PAGE_SCHEMA.names)
+        row["record_ref"] = ref
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            return {
+                **row,
+                "error": f"unparsable JSON: {error.msg} at column {error.colno}",
+                "raw": line,
+            }
+        name = record.get("document_name") if isinstance(record, dict) else None
+        document_id = record.get("document_id") if isinstance(record, dict) else None
+        data = record.get("data") if isinstance(record, dict) else None
+        if not isinstance(name, str) or not isinstance(document_id, str) or not document_id:
+            return {**row, "error": "missing document_name or document_id", "raw": line}
+        if not isinstance(data, dict):
+            return {**row, "error": "document data is not a map", "raw": line}
+        return {
+            **row,
+            "document_name": name,
+            "document_id": document_id,
+            "data": encode_document(data),
+            "updated_at": timestamp_value(data.get(field)) if field else None,
+        }

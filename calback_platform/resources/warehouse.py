@@ -1,0 +1,67 @@
+"""The warehouse interface every asset writes through: DuckDB locally, BigQuery in prod.
+
+Implementations keep DESIGN section 5's promise: a partitioned write replaces exactly its window in
+one transaction, so re-running a partition is always safe and a killed run leaves the old data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import dagster as dg
+import pyarrow as pa
+
+from calback_platform.resources.ga4_source import LocalGA4Export
+
+
+@dataclass
+class Ga4LoadStats:
+    source_lines: int = 0
+    rows: int = 0
+    duplicates: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    rows_by_day: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FirestoreLoadStats:
+    documents_read: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    changes: Counter = field(default_factory=Counter)
+    live_documents: int = 0
+
+
+class Warehouse(dg.ConfigurableResource, ABC):
+    @abstractmethod
+    def load_ga4_window(self, export: LocalGA4Export, days: list[date]) -> Ga4LoadStats:
+        """Replace `raw_ga4.events` (and its quarantine) for exactly these export days."""
+
+    @abstractmethod
+    def firestore_watermark(self, table: str) -> datetime | None:
+        """Newest `updatedAt` already in `raw_firestore.<table>_raw_changelog`, if any."""
+
+    @abstractmethod
+    def apply_firestore_read(
+        self,
+        table: str,
+        pages: Iterable[pa.RecordBatch],
+        present_names: Iterable[pa.RecordBatch] | None = None,
+    ) -> FirestoreLoadStats:
+        """Append the changes a read shows to the changelog; quarantine unusable records.
+
+        `present_names` lists every document that exists when `pages` is only the changed ones;
+        without it `pages` is a full read. Either way documents missing from it are deleted.
+        """
+
+    @abstractmethod
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        """Run a read-only query and return its rows (checks, metadata, tests)."""
+
+    @abstractmethod
+    def preview(self, table: str, limit: int = 5) -> str:
+        """The first rows of a table as Markdown, for asset metadata."""

@@ -1,0 +1,107 @@
+"""The only place that reads environment variables (DESIGN section 3): typed, validated settings."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEMO_START_DATE = date(2024, 3, 1)
+_GA4_DAY_FILE = re.compile(r"events_(?:intraday_)?(\d{8})\.jsonl$")
+
+
+class SettingsError(ValueError):
+    """A configuration variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    source_dir: Path
+    duckdb_path: Path
+    start_date: date
+    # Exclusive end of the daily partitions; None means "up to today".
+    end_date: date | None
+    webserver_url: str
+    slack_webhook_url: str | None
+    slack_bot_token: str | None
+    slack_channel: str | None
+    slack_api_base_url: str | None
+    gcp_project: str | None
+    bigquery_dataset: str | None
+    bigquery_location: str | None
+    ga4_export_dataset: str | None
+    firebase_project_id: str | None
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == "local"
+
+    @property
+    def dbt_target(self) -> str:
+        return self.env
+
+
+def _date(environ: Mapping[str, str], name: str) -> date | None:
+    value = environ.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise SettingsError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from error
+
+
+def local_export_days(source_dir: Path) -> tuple[date, date] | None:
+    """First and last day the local GA4 export has a file for, or None when it has none."""
+    ga4_dir = source_dir / "ga4"
+    days = sorted(
+        date.fromisoformat(f"{m[1][:4]}-{m[1][4:6]}-{m[1][6:]}")
+        for path in (ga4_dir.iterdir() if ga4_dir.is_dir() else ())
+        if (m := _GA4_DAY_FILE.search(path.name))
+    )
+    return (days[0], days[-1]) if days else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    env = environ.get("CALBACK_ENV", "local")
+    if env not in ("local", "prod"):
+        raise SettingsError(f"CALBACK_ENV={env!r}: expected 'local' or 'prod'")
+
+    def path(name: str, default: str) -> Path:
+        value = Path(environ.get(name) or default)
+        return value if value.is_absolute() else (PROJECT_ROOT / value)
+
+    source_dir = path("CALBACK_SOURCE_DIR", "data/source")
+    start_date, end_date = _date(environ, "CALBACK_START_DATE"), _date(environ, "CALBACK_END_DATE")
+    if env == "local":
+        # Locally the partitions cover exactly the days the export has, so every partition the
+        # UI offers can succeed.
+        covered = local_export_days(source_dir)
+        start_date = start_date or (covered[0] if covered else DEMO_START_DATE)
+        end_date = end_date or (covered[1] + timedelta(days=1) if covered else None)
+    elif start_date is None:
+        raise SettingsError("CALBACK_START_DATE must be set in prod (first daily partition)")
+    return Settings(
+        env=env,
+        source_dir=source_dir,
+        duckdb_path=path("CALBACK_DUCKDB_PATH", "data/warehouse.duckdb"),
+        start_date=start_date,
+        end_date=end_date,
+        webserver_url=environ.get("DAGSTER_WEBSERVER_URL", "http://localhost:3000").rstrip("/"),
+        slack_webhook_url=environ.get("SLACK_WEBHOOK_URL") or None,
+        slack_bot_token=environ.get("SLACK_BOT_TOKEN") or None,
+        slack_channel=environ.get("SLACK_CHANNEL") or None,
+        slack_api_base_url=environ.get("SLACK_API_BASE_URL") or None,
+        gcp_project=environ.get("GOOGLE_CLOUD_PROJECT") or None,
+        bigquery_dataset=environ.get("BIGQUERY_DATASET") or None,
+        bigquery_location=environ.get("BIGQUERY_LOCATION") or None,
+        ga4_export_dataset=environ.get("GA4_EXPORT_DATASET") or None,
+        firebase_project_id=environ.get("FIREBASE_PROJECT_ID") or None,
+    )

@@ -1,0 +1,89 @@
+{#- Warehouse differences live here as adapter.dispatch pairs (DESIGN 6); models never branch. -#}
+
+{#- A JSON field as a string: BigQuery json_value vs DuckDB json_extract_string. -#}
+{% macro json_string(column, path) -%}
+    {{ return(adapter.dispatch('json_string', 'calback')(column, path)) }}
+{%- endmacro %}
+{% macro default__json_string(column, path) -%}
+    json_extract_string({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+{% macro bigquery__json_string(column, path) -%}
+    json_value({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+
+{#- Number of elements of a JSON array field (0 when missing or not an array). -#}
+{% macro json_array_length(column, path) -%}
+    {{ return(adapter.dispatch('json_array_length', 'calback')(column, path)) }}
+{%- endmacro %}
+{% macro default__json_array_length(column, path) -%}
+    coalesce(try_cast(json_array_length({{ column }}, '$.{{ path }}') as bigint), 0)
+{%- endmacro %}
+{% macro bigquery__json_array_length(column, path) -%}
+    coalesce(array_length(json_query_array({{ column }}, '$.{{ path }}')), 0)
+{%- endmacro %}
+
+{#- A cast that yields NULL instead of failing: DuckDB try_cast vs BigQuery safe_cast. -#}
+{% macro try_cast_to(expression, data_type) -%}
+    {{ return(adapter.dispatch('try_cast_to', 'calback')(expression, data_type)) }}
+{%- endmacro %}
+{% macro default__try_cast_to(expression, data_type) -%}
+    try_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+{% macro bigquery__try_cast_to(expression, data_type) -%}
+    safe_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+
+{#- UTC timestamp from integer microseconds since the epoch. -#}
+{% macro timestamp_from_micros(expression) -%}
+    {{ return(adapter.dispatch('timestamp_from_micros', 'calback')(expression)) }}
+{%- endmacro %}
+{% macro default__timestamp_from_micros(expression) -%}
+    make_timestamp({{ expression }})
+{%- endmacro %}
+{% macro bigquery__timestamp_from_micros(expression) -%}
+    timestamp_micros({{ expression }})
+{%- endmacro %}
+
+{#- The Asia/Seoul calendar day of a UTC timestamp (the platform's day, DESIGN 4). -#}
+{% macro seoul_date(expression) -%}
+    {{ return(adapter.dispatch('seoul_date', 'calback')(expression)) }}
+{%- endmacro %}
+{% macro default__seoul_date(expression) -%}
+    cast(timezone('Asia/Seoul', timezone('UTC', {{ expression }})) as date)
+{%- endmacro %}
+{% macro bigquery__seoul_date(expression) -%}
+    date({{ expression }}, 'Asia/Seoul')
+{%- endmacro %}
+
+{#- Monday of the ISO week of a date (BigQuery's `week` starts on Sunday, DuckDB's on Monday). -#}
+{% macro iso_week_start(expression) -%}
+    {{ return(adapter.dispatch('iso_week_start', 'calback')(expression)) }}
+{%- endmacro %}
+{% macro default__iso_week_start(expression) -%}
+    cast(date_trunc('week', {{ expression }}) as date)
+{%- endmacro %}
+{% macro bigquery__iso_week_start(expression) -%}
+    date_trunc({{ expression }}, isoweek)
+{%- endmacro %}
+
+{#- One-way hash of personal data (email, phone) as hex: joinable, not readable. -#}
+{% macro hash_pii(expression) -%}
+    {{ return(adapter.dispatch('hash_pii', 'calback')(expression)) }}
+{%- endmacro %}
+{% macro default__hash_pii(expression) -%}
+    sha256(lower(trim({{ expression }})))
+{%- endmacro %}
+{% macro bigquery__hash_pii(expression) -%}
+    to_hex(sha256(lower(trim({{ expression }}))))
+{%- endmacro %}
+
+{#- A stable key from several columns; NULLs hash as empty strings (BigQuery's concat would
+    otherwise turn the whole key NULL). -#}
+{% macro surrogate_key(columns) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+        {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
+    {%- endfor -%}
+    {{ dbt.hash(dbt.concat(parts)) }}
+{%- endmacro %}

@@ -1,0 +1,46 @@
+{#- Daily partition windows (DESIGN 5): Dagster passes [min_date, max_date) as vars. -#}
+
+{% macro window_start() -%}
+    cast('{{ var("min_date") }}' as date)
+{%- endmacro %}
+
+{% macro window_end() -%}
+    cast('{{ var("max_date") }}' as date)
+{%- endmacro %}
+
+{#- `column` inside the window: always half-open, never `between`. -#}
+{% macro in_window(column) -%}
+    {{ column }} >= {{ window_start() }} and {{ column }} < {{ window_end() }}
+{%- endmacro %}
+
+{#- The incremental strategy that replaces exactly the window on each warehouse. -#}
+{% macro window_incremental_strategy() -%}
+    {{ return(adapter.dispatch('window_incremental_strategy', 'calback')()) }}
+{%- endmacro %}
+{% macro default__window_incremental_strategy() -%}
+    {{ return('replace_window') }}
+{%- endmacro %}
+{% macro bigquery__window_incremental_strategy() -%}
+    {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+{#- Custom strategy `replace_window`: delete the window, insert the new rows; dbt runs both in one
+    transaction, so a failed run leaves the old window in place. -#}
+{% macro get_incremental_replace_window_sql(arg_dict) -%}
+    {%- set column = config.require('window_column') -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ arg_dict['target_relation'] }} where {{ in_window(column) }};
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }};
+{%- endmacro %}
+
+{#- The warehouse partitioning of a window table: BigQuery daily partitions; none elsewhere. -#}
+{% macro window_partition_by(column) -%}
+    {{ return(adapter.dispatch('window_partition_by', 'calback')(column)) }}
+{%- endmacro %}
+{% macro default__window_partition_by(column) -%}
+    {{ return(none) }}
+{%- endmacro %}
+{% macro bigquery__window_partition_by(column) -%}
+    {{ return({'field': column, 'data_type': 'date', 'granularity': 'day'}) }}
+{%- endmacro %}

@@ -1,0 +1,50 @@
+with users as (
+    select * from {{ ref('stg_firestore__users') }}
+),
+
+signups as (
+    select
+        user_id,
+        traffic_source,
+        traffic_medium,
+        traffic_campaign,
+        row_number() over (partition by user_id order by event_at) as signup_rank
+    from {{ ref('fct_events') }}
+    where event_name = 'sign_up' and user_id is not null
+),
+
+devices as (
+    select
+        stitched_user_id as user_id,
+        count(*) as device_count,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
+    from {{ ref('dim_user_devices') }}
+    group by stitched_user_id
+),
+
+final as (
+    select
+        users.user_id,
+        users.platform,
+        users.created_at as signup_at,
+        {{ seoul_date('users.created_at') }} as signup_date,
+        {{ iso_week_start(seoul_date('users.created_at')) }} as signup_week,
+        users.last_login_at,
+        users.is_premium,
+        users.premium_since_at,
+        users.has_marketing_consent,
+        users.referrer_user_id,
+        users.email_sha256,
+        signups.traffic_source as acquisition_source,
+        signups.traffic_medium as acquisition_medium,
+        signups.traffic_campaign as acquisition_campaign,
+        coalesce(devices.device_count, 0) as device_count,
+        devices.first_seen_at,
+        devices.last_seen_at
+    from users
+    left join signups on users.user_id = signups.user_id and signups.signup_rank = 1
+    left join devices on users.user_id = devices.user_id
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ firestore_latest('experiment_assignments_raw_changelog') }}

@@ -1,0 +1,1 @@
+{{ firestore_latest('meetings_raw_changelog') }}

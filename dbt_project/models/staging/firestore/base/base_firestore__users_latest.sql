@@ -1,0 +1,1 @@
+{{ firestore_latest('users_raw_changelog') }}

@@ -1,0 +1,114 @@
+"""Shared fixtures: a small generated dataset and a platform wired to a temporary DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from calback_platform.demo.generator import GeneratorConfig, generate
+from calback_platform.settings import Settings, load_settings
+
+START = date(2024, 3, 1)
+DAYS = 8
+
+os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+def pytest_configure(config) -> None:
+    # Tests load the definitions, which need dbt's manifest; `dagster dev` prepares it itself.
+    from calback_platform.assets.dbt import dbt_project
+
+    project = dbt_project()
+    if not project.manifest_path.exists():
+        project.preparer.prepare(project)
+
+
+def small_config(out: Path, **overrides) -> GeneratorConfig:
+    values = dict(users=250, days=DAYS, start=START, seed=11, bad_share=0.01, duplicate_share=0.02)
+    return GeneratorConfig(out=out, **{**values, **overrides})
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    generate(small_config(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def truth(demo_dir: Path) -> dict:
+    return json.loads((demo_dir / "truth.json").read_text())
+
+
+@dataclass
+class Platform:
+    """The code location built from settings that point at a private source copy and DuckDB."""
+
+    settings: Settings
+    defs: dg.Definitions
+
+    @property
+    def source_dir(self) -> Path:
+        return self.settings.source_dir
+
+    def run(
+        self,
+        partition_key: str | None = None,
+        first: str | None = None,
+        last: str | None = None,
+        selection: str | None = None,
+        run_config: dict | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        """Materialize everything (or `selection`) for one partition or a single-run range."""
+        job = self.defs.resolve_job_def("materialize_everything")
+        tags = {}
+        if first:
+            tags = {
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            }
+        kwargs = {"asset_selection": [dg.AssetKey.from_user_string(selection)]} if selection else {}
+        with dg.instance_for_test() as instance:
+            return job.execute_in_process(
+                instance=instance,
+                partition_key=partition_key,
+                tags=tags,
+                run_config=run_config,
+                raise_on_error=False,
+                **kwargs,
+            )
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.settings.duckdb_path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+
+def build_platform(source_dir: Path, workdir: Path) -> Platform:
+    from calback_platform.definitions import build_definitions
+
+    settings = load_settings(
+        {
+            "CALBACK_SOURCE_DIR": str(source_dir),
+            "CALBACK_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+        }
+    )
+    return Platform(settings=settings, defs=build_definitions(settings))
+
+
+@pytest.fixture
+def platform(demo_dir: Path, tmp_path: Path) -> Platform:
+    """A platform over a private copy of the demo source, so a test may edit its files."""
+    source = tmp_path / "source"
+    shutil.copytree(demo_dir, source)
+    return build_platform(source, tmp_path)

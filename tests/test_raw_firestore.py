@@ -1,0 +1,100 @@
+"""Firestore raw ingestion: extension-shaped changelog, deletes detected, re-runs add nothing."""
+
+import json
+
+USERS = "raw_firestore/users_raw_changelog"
+MEETINGS = "raw_firestore/meetings_raw_changelog"
+
+
+def _rewrite(path, change):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(change(lines)) + "\n")
+
+
+def test_first_load_imports_every_document_and_quarantines_bad_lines(platform, truth):
+    assert platform.run(selection=USERS).success
+    counts = truth["firestore"]["userCollection"]
+    ops = dict(
+        platform.query(
+            "select operation, count(*) from raw_firestore.users_raw_changelog group by 1"
+        )
+    )
+    assert ops == {"IMPORT": counts["documents"]}
+    reasons = dict(
+        platform.query(
+            "select split_part(reason, ':', 1), count(*) "
+            "from raw_firestore.users_quarantine group by 1"
+        )
+    )
+    assert reasons == {
+        "unparsable JSON": counts["bad_unparsable_json"],
+        "missing document_name or document_id": counts["bad_missing_id"],
+    }
+
+
+def test_rerun_adds_nothing_then_changes_and_deletes_are_recorded(platform, truth):
+    assert platform.run(selection=USERS).success
+    assert platform.run(selection=USERS).success
+    total = "select count(*) from raw_firestore.users_raw_changelog"
+    assert platform.query(total)[0][0] == truth["firestore"]["userCollection"]["documents"]
+
+    path = platform.source_dir / "firestore" / "userCollection.jsonl"
+    records = [
+        json.loads(x) for x in path.read_text().splitlines() if x.startswith('{"document_name":"')
+    ]
+    changed, deleted = records[0], records[1]
+
+    def edit(lines):
+        for line in lines:
+            if f'"document_id":"{deleted["document_id"]}"' in line:
+                continue
+            if f'"document_id":"{changed["document_id"]}"' in line:
+                line = line.replace('"isPremium":false', '"isPremium":true').replace(
+                    '"isPremium":true', '"isPremium":true', 1
+                )
+                record = json.loads(line)
+                record["data"]["displayName"] = "Renamed"
+                line = json.dumps(record)
+            yield line
+
+    _rewrite(path, lambda lines: list(edit(lines)))
+    assert platform.run(selection=USERS).success
+    latest = platform.query(
+        "select document_id, operation, json_extract_string(data, '$.displayName'), "
+        "old_data is not null "
+        "from raw_firestore.users_raw_changelog where _loaded_at = (select max(_loaded_at) "
+        "from raw_firestore.users_raw_changelog) order by operation"
+    )
+    assert latest == [
+        (deleted["document_id"], "DELETE", None, True),
+        (changed["document_id"], "UPDATE", "Renamed", True),
+    ]
+
+
+def test_meetings_read_incrementally_by_updated_at(platform):
+    assert platform.run(selection=MEETINGS).success
+    path = platform.source_dir / "firestore" / "meetingsCollection.jsonl"
+    good = [x for x in path.read_text().splitlines() if x.startswith('{"document_name":"')]
+    newest = max(good, key=lambda x: json.loads(x)["data"]["updatedAt"]["_seconds"])
+    record = json.loads(newest)
+    record["data"]["status"] = "cancelled"
+    record["data"]["updatedAt"]["_seconds"] += 60
+    _rewrite(path, lambda lines: [json.dumps(record) if line == newest else line for line in lines])
+    result = platform.run(selection=MEETINGS)
+    metadata = result.asset_materializations_for_node("raw_firestore__meetings_raw_changelog")[
+        0
+    ].metadata
+    assert metadata["read"].value == "incremental"
+    assert metadata["documents_read"].value == 1
+    assert metadata["changes"].value == {"UPDATE": 1}
+    full = platform.run(
+        selection=MEETINGS,
+        run_config={
+            "ops": {"raw_firestore__meetings_raw_changelog": {"config": {"full_refresh": True}}}
+        },
+    )
+    full_metadata = full.asset_materializations_for_node("raw_firestore__meetings_raw_changelog")[
+        0
+    ].metadata
+    assert full_metadata["read"].value == "full"
+    assert full_metadata["changes"].value == {}
