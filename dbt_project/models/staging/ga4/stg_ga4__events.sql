@@ -19,8 +19,8 @@ final as (
         traffic_source.medium as traffic_medium,
         traffic_source.name as traffic_campaign,
         device.category as device_category,
-        device.operating_system as operating_system,
-        geo.country as country,
+        device.operating_system as operating_system,  -- noqa: AL09
+        geo.country as country,  -- noqa: AL09
         {{ ga4_param('ga_session_id', 'int_value') }} as ga_session_id,
         {{ ga4_param('ga_session_number', 'int_value') }} as ga_session_number,
         {{ ga4_param('engagement_time_msec', 'int_value') }} as engagement_time_msec,
@@ -33,7 +33,7 @@ final as (
             cast({{ ga4_param('value', 'int_value') }} as {{ dbt.type_float() }})
         ) as event_value,
         ecommerce.purchase_revenue as purchase_revenue_krw,
-        ecommerce.transaction_id as transaction_id,
+        ecommerce.transaction_id as transaction_id,  -- noqa: AL09
         event_bundle_sequence_id
     from source
 )
