@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -23,9 +24,10 @@ def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, partitions_def, r
         description="Yesterday and the 3 days before it (GA4 late data), as one run.",
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):
-        yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
+        now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
+        yesterday = (now - timedelta(days=1)).date()
         first = yesterday - timedelta(days=GA4_LOOKBACK_DAYS)
-        keys = partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+        keys = partitions_def.get_partition_keys()
         wanted = [k for k in keys if first.isoformat() <= k <= yesterday.isoformat()]
         if not wanted:
             return dg.SkipReason(

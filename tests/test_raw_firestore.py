@@ -98,3 +98,25 @@ def test_meetings_read_incrementally_by_updated_at(platform):
     ].metadata
     assert full_metadata["read"].value == "full"
     assert full_metadata["changes"].value == {}
+
+
+def test_a_damaged_line_of_a_live_document_is_quarantined_not_deleted(platform):
+    assert platform.run(selection=USERS).success
+    path = platform.source_dir / "firestore" / "userCollection.jsonl"
+    lines = path.read_text().splitlines()
+    victim = next(i for i, x in enumerate(lines) if x.startswith('{"document_name":"'))
+    name = json.loads(lines[victim])["document_name"]
+    lines[victim] = lines[victim][: len(lines[victim]) // 2]  # cut mid-document
+    path.write_text("\n".join(lines) + "\n")
+    assert platform.run(selection=USERS).success
+    changes = platform.query(
+        "select count(*) from raw_firestore.users_raw_changelog where operation <> 'IMPORT'"
+    )
+    assert changes == [(0,)]
+    quarantined = platform.query(
+        "select reason, raw_record from raw_firestore.users_quarantine "
+        f"where record_ref = 'userCollection.jsonl:{victim + 1}'"
+    )
+    assert quarantined[0][0].startswith("unparsable JSON")
+    assert quarantined[0][1] == lines[victim]
+    assert name in quarantined[0][1]

@@ -8,6 +8,7 @@ size passes through in constant memory. A record that cannot be used carries an 
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -34,6 +35,7 @@ COLLECTION_TABLES = {
     "meetingsCollection": "meetings",
     "experimentAssignments": "experiment_assignments",
 }
+_DOCUMENT_NAME = re.compile(r'"document_name"\s*:\s*"([^"]+)"')
 # Collections whose documents carry a reliable `updatedAt`, so they can be read incrementally.
 INCREMENTAL_FIELD = {"meetingsCollection": "updatedAt"}
 
@@ -88,7 +90,7 @@ class LocalFirestoreExport(FirestoreSource):
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
-                row = self._parse(line, f"{path.name}:{number}", field)
+                row = self._parse(line.rstrip("\r\n"), f"{path.name}:{number}", field)
                 if updated_after and row["updated_at"] and row["updated_at"] < updated_after:
                     continue
                 rows.append(row)
@@ -109,8 +111,12 @@ class LocalFirestoreExport(FirestoreSource):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
+            # Keep the name when it can still be read, so a damaged line of a live document is
+            # quarantined without the document being taken for deleted.
+            name = _DOCUMENT_NAME.search(line)
             return {
                 **row,
+                "document_name": name[1] if name else None,
                 "error": f"unparsable JSON: {error.msg} at column {error.colno}",
                 "raw": line,
             }

@@ -1,0 +1,32 @@
+"""Dagster wiring: the DuckDB single-writer guard, the daily schedule's window."""
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from calback_platform.definitions import WAREHOUSE_POOL
+from calback_platform.settings import PROJECT_ROOT
+
+
+def test_every_warehouse_writer_shares_a_pool_of_one(platform):
+    assets = platform.defs.resolve_all_asset_specs()
+    pools = {platform.defs.resolve_assets_def(spec.key).op.pool for spec in assets}
+    assert pools == {WAREHOUSE_POOL}
+    instance = yaml.safe_load(Path(PROJECT_ROOT / "dagster.yaml").read_text())
+    assert instance["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_daily_schedule_requests_yesterday_and_three_days_back_as_one_run(platform):
+    schedule = platform.defs.resolve_schedule_def("daily_refresh")
+    at = datetime.fromisoformat("2024-03-08T02:00:00+09:00")
+    (request,) = schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=at)
+    ).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2024-03-04"
+    assert request.tags["dagster/asset_partition_range_end"] == "2024-03-07"
+    late = datetime.fromisoformat("2024-05-01T02:00:00+09:00")
+    result = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=late))
+    assert not result.run_requests
+    assert "the source ends at 2024-03-08" in result.skip_message
