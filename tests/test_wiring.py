@@ -30,3 +30,20 @@ def test_daily_schedule_requests_yesterday_and_three_days_back_as_one_run(platfo
     result = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=late))
     assert not result.run_requests
     assert "the source ends at 2024-03-08" in result.skip_message
+
+
+def test_every_daily_asset_is_reached_from_the_ga4_export_through_daily_assets(platform):
+    # What a UI backfill needs to target an asset (see DailyLineageTranslator).
+    graph = platform.defs.resolve_asset_graph()
+    daily = {key for key in graph.get_all_asset_keys() if graph.get(key).partitions_def}
+    reached, queue = set(), [dg.AssetKey(["raw_ga4", "events"])]
+    while queue:
+        key = queue.pop()
+        reached.add(key)
+        queue += [child for child in graph.get(key).child_keys if child in daily - reached]
+    assert reached == daily
+    assert {key.to_user_string() for key in daily} == {
+        "raw_ga4/events",
+        "marts/fct_events",
+        "marts/fct_sessions",
+    }

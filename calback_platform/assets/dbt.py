@@ -1,31 +1,26 @@
-"""dbt models as assets: everything built from the daily GA4 export is partitioned by day.
+"""dbt models as assets: incremental models partitioned by day, the rest and snapshots not.
 
-`@dbt_assets` split by selector (as in dagster-open-platform). The daily set is every model
-downstream of the GA4 source: its incremental models replace exactly the run's window, passed as
-`--vars {min_date, max_date}`; its views and tables ignore the window and are rebuilt whole.
-They are partitioned all the same because Dagster 1.13's asset backfill launches unpartitioned
-assets that sit below a partial partition range as backfill roots, in its first tick, before the
-daily facts they read exist (measured: a UI backfill built `dim_user_devices` before
-`fct_events`). Firestore-only models and snapshots stay unpartitioned.
+Two `@dbt_assets` split by selector (as in dagster-open-platform), so only truly incremental
+models are partitioned and receive the window as `--vars {min_date, max_date}`.
 """
 
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from calback_platform.partitions import window_dates
 from calback_platform.settings import DBT_PROJECT_DIR, Settings
 
-DAILY = "source:raw_ga4+"
-SNAPSHOTS = "resource_type:snapshot"
+INCREMENTAL = "config.materialized:incremental"
 
 
 @cache
@@ -39,6 +34,46 @@ def dbt_executable() -> str:
     """The dbt installed beside this Python, so an un-activated virtualenv works too."""
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else "dbt"
+
+
+class DailyLineageTranslator(DagsterDbtTranslator):
+    """Incremental models also depend directly on the daily sources they read through views.
+
+    A backfill launched from the UI (Dagster 1.13, `AssetBackfillData.from_asset_partitions`)
+    targets only the partitioned assets it reaches from the partitioned roots through
+    partitioned assets: `fct_events`, behind the `stg_ga4__events` view, was silently left out
+    and the marts below it ran first. The direct edge is true (the view only renames) and puts
+    every incremental model in the backfill.
+    """
+
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id)
+        if not node or node["config"].get("materialized") != "incremental":
+            return spec
+        sources = _sources_read_through_views(manifest, unique_id)
+        extra = [self.get_asset_spec(manifest, source, project).key for source in sources]
+        return spec.merge_attributes(deps=[key for key in extra if key not in spec.deps])
+
+
+def _sources_read_through_views(manifest: Mapping[str, Any], unique_id: str) -> set[str]:
+    """dbt sources a model reaches through non-incremental models (which it reads whole)."""
+    found: set[str] = set()
+    queue = [
+        parent
+        for parent in manifest["nodes"][unique_id]["depends_on"]["nodes"]
+        if parent.startswith("model.")
+    ]
+    while queue:
+        node = manifest["nodes"][queue.pop()]
+        if node["config"].get("materialized") == "incremental":
+            continue
+        for parent in node["depends_on"]["nodes"]:
+            if parent.startswith("source."):
+                found.add(parent)
+            elif parent.startswith("model."):
+                queue.append(parent)
+    return found
 
 
 def window_vars(start: date, end: date) -> dict[str, str]:
@@ -82,25 +117,28 @@ def build_dbt_assets(
 ) -> list[dg.AssetsDefinition]:
     manifest = dbt_project().manifest_path
 
-    @dbt_assets(
-        manifest=manifest,
-        select=DAILY,
-        name="dbt_daily_models",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        project=dbt_project(),
-        pool=pool,
-    )
-    def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        with dbt_environment(settings):
-            yield from dbt.cli(
-                build_args(window_vars(*window_dates(context))), context=context
-            ).stream()
+    translator = DailyLineageTranslator()
 
     @dbt_assets(
         manifest=manifest,
-        exclude=f"{DAILY} {SNAPSHOTS}",
+        select=INCREMENTAL,
+        name="dbt_incremental_models",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        dagster_dbt_translator=translator,
+        project=dbt_project(),
+        pool=pool,
+    )
+    def dbt_incremental_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        with dbt_environment(settings):
+            variables = window_vars(*window_dates(context))
+            yield from dbt.cli(build_args(variables), context=context).stream()
+
+    @dbt_assets(
+        manifest=manifest,
+        exclude=INCREMENTAL,
         name="dbt_models",
+        dagster_dbt_translator=translator,
         project=dbt_project(),
         pool=pool,
     )
@@ -108,15 +146,4 @@ def build_dbt_assets(
         with dbt_environment(settings):
             yield from dbt.cli(build_args(), context=context).stream()
 
-    @dbt_assets(
-        manifest=manifest,
-        select=SNAPSHOTS,
-        name="dbt_snapshots",
-        project=dbt_project(),
-        pool=pool,
-    )
-    def dbt_snapshots(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        with dbt_environment(settings):
-            yield from dbt.cli(build_args(), context=context).stream()
-
-    return [dbt_daily_models, dbt_models, dbt_snapshots]
+    return [dbt_incremental_models, dbt_models]
