@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from calback_platform.assets.ab_tests import build_ab_test_results_asset
 from calback_platform.assets.dbt import build_dbt_assets, dbt_executable, dbt_project
 from calback_platform.assets.firestore import build_firestore_assets
 from calback_platform.assets.ga4 import build_ga4_events_asset
@@ -43,6 +44,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_ga4_events_asset(partitions_def, pool),
         *build_firestore_assets(pool),
         *build_dbt_assets(settings, partitions_def, pool),
+        build_ab_test_results_asset(pool),
     ]
     everything = dg.define_asset_job(
         "materialize_everything",

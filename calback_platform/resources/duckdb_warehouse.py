@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
@@ -258,6 +259,19 @@ class DuckDBWarehouse(Warehouse):
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with self._connect() as con:
             return con.execute(sql, parameters or []).fetchall()
+
+    def query_frame(self, sql: str) -> pd.DataFrame:
+        with self._connect() as con:
+            return con.execute(sql).df()
+
+    def replace_table(self, table: str, frame: pd.DataFrame) -> int:
+        schema = table.split(".")[0]
+        with self._connect() as con:
+            con.execute(f"create schema if not exists {schema}")
+            con.execute("begin transaction")
+            con.execute(f"create or replace table {table} as select * from frame")
+            con.execute("commit")
+        return len(frame)
 
     def preview(self, table: str, limit: int = 5) -> str:
         with self._connect() as con:

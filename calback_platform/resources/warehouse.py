@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 
 from calback_platform.resources.ga4_source import LocalGA4Export
@@ -61,6 +62,14 @@ class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         """Run a read-only query and return its rows (checks, metadata, tests)."""
+
+    @abstractmethod
+    def query_frame(self, sql: str) -> pd.DataFrame:
+        """Run a read-only query and return its result as a DataFrame."""
+
+    @abstractmethod
+    def replace_table(self, table: str, frame: pd.DataFrame) -> int:
+        """Replace `schema.table` with `frame` in one transaction; returns the row count."""
 
     @abstractmethod
     def preview(self, table: str, limit: int = 5) -> str:

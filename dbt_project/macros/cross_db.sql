@@ -87,3 +87,26 @@
     {%- endfor -%}
     {{ dbt.hash(dbt.concat(parts)) }}
 {%- endmacro %}
+
+{#- A date `days` days after (or before, when negative) a date, still a DATE on both warehouses
+    (dbt.dateadd turns it into a timestamp or datetime). -#}
+{% macro add_days(date_expression, days) -%}
+    {{ return(adapter.dispatch('add_days', 'calback')(date_expression, days)) }}
+{%- endmacro %}
+{% macro default__add_days(date_expression, days) -%}
+    cast({{ date_expression }} + to_days(cast({{ days }} as integer)) as date)
+{%- endmacro %}
+{% macro bigquery__add_days(date_expression, days) -%}
+    date_add({{ date_expression }}, interval {{ days }} day)
+{%- endmacro %}
+
+{#- Whole days from one date to a later one. -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('days_between', 'calback')(start_date, end_date)) }}
+{%- endmacro %}
+{% macro default__days_between(start_date, end_date) -%}
+    datediff('day', {{ start_date }}, {{ end_date }})
+{%- endmacro %}
+{% macro bigquery__days_between(start_date, end_date) -%}
+    date_diff({{ end_date }}, {{ start_date }}, day)
+{%- endmacro %}

@@ -13,6 +13,10 @@ signups as (
     where event_name = 'sign_up' and user_id is not null
 ),
 
+bots as (
+    select * from {{ ref('int_bot_users') }}
+),
+
 devices as (
     select
         stitched_user_id as user_id,
@@ -39,12 +43,14 @@ final as (
         signups.traffic_source as acquisition_source,
         signups.traffic_medium as acquisition_medium,
         signups.traffic_campaign as acquisition_campaign,
+        bots.user_id is not null as is_bot,
         coalesce(devices.device_count, 0) as device_count,
         devices.first_seen_at,
         devices.last_seen_at
     from users
     left join signups on users.user_id = signups.user_id and signups.signup_rank = 1
     left join devices on users.user_id = devices.user_id
+    left join bots on users.user_id = bots.user_id
 )
 
 select * from final

@@ -1,0 +1,139 @@
+"""A/B test statistics: conversion, capped revenue per user and sample-ratio mismatch.
+
+Two-proportion z-test and a ratio confidence interval (statsmodels) for conversion, Welch's
+t-test (scipy) for revenue per user with revenue capped at a percentile so a few whales cannot
+swing it, and a chi-square test of assignment counts against the intended split (SRM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+RESULT_COLUMNS = [
+    "experiment_id",
+    "variant_id",
+    "is_control",
+    "assigned_users",
+    "intended_share",
+    "users",
+    "conversions",
+    "conversion_rate",
+    "revenue_cap",
+    "revenue_per_user",
+    "lift_vs_control",
+    "p_value",
+    "ci_low",
+    "ci_high",
+    "revenue_lift_vs_control",
+    "revenue_p_value",
+    "revenue_ci_low",
+    "revenue_ci_high",
+    "srm_p_value",
+    "srm_flag",
+]
+
+
+@dataclass(frozen=True)
+class AbTestSettings:
+    revenue_cap_percentile: float = 99.0
+    confidence: float = 0.95
+    srm_alpha: float = 0.001
+
+
+def experiment_results(
+    users: pd.DataFrame, variants: pd.DataFrame, settings: AbTestSettings = AbTestSettings()
+) -> pd.DataFrame:
+    """One row per experiment and variant.
+
+    `users`: experiment_id, variant_id, is_bot, is_converted, revenue (one row per assignment).
+    `variants`: experiment_id, variant_id, intended_share, is_control (the intended design).
+    """
+    rows = []
+    for experiment_id, design in variants.groupby("experiment_id", sort=True):
+        assigned = users[users["experiment_id"] == experiment_id]
+        rows += _experiment_rows(experiment_id, design, assigned, settings)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
+    design = design.sort_values("variant_id")
+    counts = assigned.groupby("variant_id").size().reindex(design["variant_id"], fill_value=0)
+    shares = design["intended_share"].to_numpy(dtype=float)
+    expected = shares / shares.sum() * counts.sum()
+    srm_p_value = (
+        float(stats.chisquare(counts.to_numpy(), expected).pvalue) if counts.sum() else None
+    )
+
+    humans = assigned[~assigned["is_bot"].astype(bool)]
+    cap = (
+        float(np.percentile(humans["revenue"], settings.revenue_cap_percentile))
+        if len(humans)
+        else 0.0
+    )
+    revenue = humans["revenue"].clip(upper=cap)
+    controls = design.loc[design["is_control"].astype(bool), "variant_id"]
+    control = humans[humans["variant_id"] == controls.iloc[0]] if len(controls) else None
+
+    rows = []
+    for variant in design.itertuples():
+        group = humans[humans["variant_id"] == variant.variant_id]
+        row = {
+            "experiment_id": experiment_id,
+            "variant_id": variant.variant_id,
+            "is_control": bool(variant.is_control),
+            "assigned_users": int(counts[variant.variant_id]),
+            "intended_share": float(variant.intended_share),
+            "users": len(group),
+            "conversions": int(group["is_converted"].sum()),
+            "conversion_rate": _mean(group["is_converted"]),
+            "revenue_cap": cap,
+            "revenue_per_user": _mean(revenue[group.index]),
+            "srm_p_value": srm_p_value,
+            "srm_flag": srm_p_value is not None and srm_p_value < settings.srm_alpha,
+        }
+        if control is not None and not variant.is_control and len(group) and len(control):
+            row |= _conversion_test(group, control, settings)
+            row |= _revenue_test(revenue[group.index], revenue[control.index], settings)
+        rows.append(row)
+    return rows
+
+
+def _conversion_test(group, control, settings) -> dict:
+    count = (int(group["is_converted"].sum()), int(control["is_converted"].sum()))
+    nobs = (len(group), len(control))
+    if not count[1] or sum(count) == sum(nobs):
+        return {}  # no control conversions (ratio undefined) or everyone converted
+    _, p_value = proportions_ztest(count, nobs)
+    low, high = confint_proportions_2indep(
+        count[0], nobs[0], count[1], nobs[1], compare="ratio", alpha=1 - settings.confidence
+    )
+    ratio = (count[0] / nobs[0]) / (count[1] / nobs[1])
+    return {
+        "lift_vs_control": ratio - 1,
+        "p_value": float(p_value),
+        "ci_low": float(low) - 1,
+        "ci_high": float(high) - 1,
+    }
+
+
+def _revenue_test(group: pd.Series, control: pd.Series, settings) -> dict:
+    control_mean = control.mean()
+    if len(group) < 2 or len(control) < 2 or not control_mean:
+        return {}
+    test = stats.ttest_ind(group, control, equal_var=False)
+    interval = test.confidence_interval(confidence_level=settings.confidence)
+    return {
+        "revenue_lift_vs_control": group.mean() / control_mean - 1,
+        "revenue_p_value": float(test.pvalue),
+        "revenue_ci_low": float(interval.low) / control_mean,
+        "revenue_ci_high": float(interval.high) / control_mean,
+    }
+
+
+def _mean(values: pd.Series) -> float | None:
+    return float(values.mean()) if len(values) else None

@@ -1,0 +1,62 @@
+"""`marts.ab_test_results`: per experiment and variant, the statistics the product team reads."""
+
+import dagster as dg
+from pydantic import Field
+
+from calback_platform.ab_statistics import AbTestSettings, experiment_results
+from calback_platform.resources.warehouse import Warehouse
+
+AB_TEST_USERS = dg.AssetKey(["marts", "ab_test_users"])
+EXPERIMENT_VARIANTS = dg.AssetKey(["marts", "experiment_variants"])
+
+
+class AbTestConfig(dg.Config):
+    revenue_cap_percentile: float = Field(
+        default=99.0, description="Per-user revenue above this percentile is capped (whales)."
+    )
+    confidence: float = Field(default=0.95, description="Confidence level of the intervals.")
+    srm_alpha: float = Field(
+        default=0.001, description="srm_flag is set when the SRM chi-square p-value is below this."
+    )
+
+
+def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["marts", "ab_test_results"],
+        deps=[AB_TEST_USERS, EXPERIMENT_VARIANTS],
+        group_name="marts",
+        pool=pool,
+        kinds={"python", "duckdb"},
+        description=(
+            "Per experiment and variant: users, conversion_rate, revenue_per_user (capped at a "
+            "percentile), lift_vs_control with p_value and ci_low/ci_high (two-proportion z-test, "
+            "ratio interval), the same for revenue (Welch's t-test), and srm_p_value / srm_flag "
+            "(chi-square of assignments vs the intended split in experiment_variants). Bots are "
+            "excluded from every metric but counted for the SRM test."
+        ),
+    )
+    def ab_test_results(
+        context: dg.AssetExecutionContext, config: AbTestConfig, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        users = warehouse.query_frame(
+            "select experiment_id, variant_id, is_bot, is_converted, revenue "
+            "from marts.ab_test_users"
+        )
+        variants = warehouse.query_frame("select * from marts.experiment_variants")
+        settings = AbTestSettings(
+            config.revenue_cap_percentile, config.confidence, config.srm_alpha
+        )
+        results = experiment_results(users, variants, settings)
+        rows = warehouse.replace_table("marts.ab_test_results", results)
+        flagged = sorted(set(results.loc[results["srm_flag"], "experiment_id"]))
+        if flagged:
+            context.log.warning(f"Sample-ratio mismatch in {flagged}: do not trust their lifts")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "srm_flagged_experiments": dg.MetadataValue.json(flagged),
+                "results": dg.MetadataValue.md(results.to_markdown(index=False, floatfmt=".4g")),
+            }
+        )
+
+    return ab_test_results

@@ -1,0 +1,51 @@
+-- The A/B summary grain: one row per experiment, human user and Asia/Seoul day the user was
+-- active on or after assignment, with what the user saw, clicked and bought that day.
+with assignments as (
+    select * from {{ ref('stg_firestore__experiment_assignments') }}
+),
+
+users as (
+    select * from {{ ref('dim_users') }}
+    where not is_bot
+),
+
+daily as (
+    select
+        devices.stitched_user_id as user_id,
+        events.event_date as activity_date,
+        count(
+            distinct case when events.event_name = 'recommendation_impression' then events.item_id end
+        ) as impressions,
+        sum(case when events.event_name = 'recommendation_click' then 1 else 0 end) as clicks,
+        sum(case when events.event_name = 'purchase' then 1 else 0 end) as purchases,
+        sum(
+            case when events.event_name = 'purchase' then coalesce(events.event_value, 0) else 0 end
+        ) as revenue
+    from {{ ref('fct_events') }} as events
+    inner join {{ ref('dim_user_devices') }} as devices
+        on events.user_pseudo_id = devices.user_pseudo_id
+    where events.event_name != 'first_open'
+    group by devices.stitched_user_id, events.event_date
+),
+
+final as (
+    select
+        assignments.experiment_id,
+        assignments.variant_id,
+        assignments.user_id,
+        daily.activity_date,
+        daily.impressions,
+        daily.clicks,
+        daily.purchases,
+        daily.revenue,
+        users.platform,
+        users.signup_week as signup_cohort_week
+    from assignments
+    inner join users on assignments.user_id = users.user_id
+    inner join daily
+        on
+            assignments.user_id = daily.user_id
+            and daily.activity_date >= {{ seoul_date('assignments.assigned_at') }}
+)
+
+select * from final

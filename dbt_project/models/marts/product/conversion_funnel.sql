@@ -1,0 +1,78 @@
+-- The onboarding-to-purchase funnel by sign-up ISO week. A step counts for a user only when it
+-- happens at or after the user's previous step (first occurrence after it).
+{%- set steps = ['onboarding_start', 'onboarding_complete', 'meeting_create', 'invite_send',
+                 'meeting_confirm', 'purchase'] %}
+
+with events as (
+    select
+        devices.stitched_user_id as user_id,
+        events.event_name,
+        events.event_at
+    from {{ ref('fct_events') }} as events
+    inner join {{ ref('dim_user_devices') }} as devices
+        on events.user_pseudo_id = devices.user_pseudo_id
+    where events.event_name in ('{{ steps | join("', '") }}')
+),
+
+humans as (
+    select
+        events.*
+    from events
+    left join {{ ref('int_bot_users') }} as bots on events.user_id = bots.user_id
+    where bots.user_id is null
+),
+
+{% for step in steps %}
+step_{{ loop.index }} as (
+    select
+        humans.user_id,
+        min(humans.event_at) as reached_at
+    from humans
+    {%- if not loop.first %}
+    inner join step_{{ loop.index - 1 }} as previous
+        on humans.user_id = previous.user_id and humans.event_at >= previous.reached_at
+    {%- endif %}
+    where humans.event_name = '{{ step }}'
+    group by humans.user_id
+),
+{% endfor %}
+
+cohorts as (
+    select
+        step_1.user_id,
+        coalesce(users.signup_week, {{ iso_week_start(seoul_date('step_1.reached_at')) }})
+            as cohort_week
+    from step_1
+    left join {{ ref('dim_users') }} as users on step_1.user_id = users.user_id
+),
+
+reached as (
+    {% for step in steps -%}
+        select
+            cohorts.cohort_week,
+            {{ loop.index }} as step_number,
+            '{{ step }}' as step_name,
+            count(step_{{ loop.index }}.user_id) as users
+        from cohorts
+        left join step_{{ loop.index }} on cohorts.user_id = step_{{ loop.index }}.user_id
+        group by cohorts.cohort_week
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        cohort_week,
+        step_number,
+        step_name,
+        users,
+        users * 1.0 / nullif(
+            lag(users) over (partition by cohort_week order by step_number), 0
+        ) as conversion_from_previous,
+        users * 1.0 / nullif(
+            first_value(users) over (partition by cohort_week order by step_number), 0
+        ) as conversion_from_start
+    from reached
+)
+
+select * from final

@@ -1,0 +1,22 @@
+-- Visit days per human user and calendar month (Asia/Seoul); a visit is a day with a session
+-- start, and a frequent visitor has at least var `frequent_visit_days` of them in the month.
+with visits as (
+    select
+        user_id,
+        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as month,
+        count(*) as visit_days
+    from {{ ref('int_active_user_days') }}
+    where session_start_count > 0
+    group by user_id, cast({{ dbt.date_trunc('month', 'activity_date') }} as date)
+),
+
+final as (
+    select
+        month,
+        user_id,
+        visit_days,
+        visit_days >= {{ var('frequent_visit_days') }} as is_frequent
+    from visits
+)
+
+select * from final
