@@ -100,6 +100,8 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         "CALBACK_DUCKDB_PATH": str(settings.duckdb_path),
         "DBT_INDIRECT_SELECTION": "buildable",
     }
+    if settings.is_local:
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)  # dbt-duckdb will not
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

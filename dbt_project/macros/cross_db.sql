@@ -110,3 +110,11 @@
 {% macro bigquery__days_between(start_date, end_date) -%}
     date_diff({{ end_date }}, {{ start_date }}, day)
 {%- endmacro %}
+
+{#- A one-column relation of the integers first..last, as literal rows (portable, no generator). -#}
+{% macro integer_series(column, first, last) -%}
+    {%- for n in range(first, last + 1) %}
+    select {{ n }} as {{ column }}{% if not loop.last %}
+    union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -15,7 +15,7 @@ final as (
         {{ days_between('users.signup_date', 'active.activity_date') }} as day_number
     from users
     inner join active
-        on users.user_id = active.user_id and active.activity_date >= users.signup_date
+        on users.user_id = active.user_id and users.signup_date <= active.activity_date
     where not users.is_bot
 )
 

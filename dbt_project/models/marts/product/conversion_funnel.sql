@@ -3,7 +3,7 @@
 {%- set steps = ['onboarding_start', 'onboarding_complete', 'meeting_create', 'invite_send',
                  'meeting_confirm', 'purchase'] %}
 
-with events as (
+with step_events as (
     select
         devices.stitched_user_id as user_id,
         events.event_name,
@@ -11,17 +11,20 @@ with events as (
     from {{ ref('fct_events') }} as events
     inner join {{ ref('dim_user_devices') }} as devices
         on events.user_pseudo_id = devices.user_pseudo_id
-    where events.event_name in ('{{ steps | join("', '") }}')
+    where events.event_name in ('{{ steps | join("', '") }}')  -- noqa: LT05
 ),
 
 humans as (
     select
-        events.*
-    from events
-    left join {{ ref('int_bot_users') }} as bots on events.user_id = bots.user_id
+        step_events.user_id,
+        step_events.event_name,
+        step_events.event_at
+    from step_events
+    left join {{ ref('int_bot_users') }} as bots on step_events.user_id = bots.user_id
     where bots.user_id is null
 ),
 
+-- noqa: disable=LT02
 {% for step in steps %}
 step_{{ loop.index }} as (
     select
@@ -36,14 +39,15 @@ step_{{ loop.index }} as (
     group by humans.user_id
 ),
 {% endfor %}
+-- noqa: enable=LT02
 
 cohorts as (
     select
         step_1.user_id,
-        coalesce(users.signup_week, {{ iso_week_start(seoul_date('step_1.reached_at')) }})
+        coalesce(profiles.signup_week, {{ iso_week_start(seoul_date('step_1.reached_at')) }})
             as cohort_week
     from step_1
-    left join {{ ref('dim_users') }} as users on step_1.user_id = users.user_id
+    left join {{ ref('dim_users') }} as profiles on step_1.user_id = profiles.user_id
 ),
 
 reached as (
@@ -52,7 +56,7 @@ reached as (
             cohorts.cohort_week,
             {{ loop.index }} as step_number,
             '{{ step }}' as step_name,
-            count(step_{{ loop.index }}.user_id) as users
+            count(step_{{ loop.index }}.user_id) as users  -- noqa: RF04
         from cohorts
         left join step_{{ loop.index }} on cohorts.user_id = step_{{ loop.index }}.user_id
         group by cohorts.cohort_week

@@ -7,7 +7,7 @@ with visitors as (
 user_events as (
     select distinct
         devices.stitched_user_id as user_id,
-        cast({{ dbt.date_trunc('month', 'events.event_date') }} as date) as month,
+        cast({{ dbt.date_trunc('month', 'events.event_date') }} as date) as month,  -- noqa: RF04
         events.event_name
     from {{ ref('fct_events') }} as events
     inner join {{ ref('dim_user_devices') }} as devices

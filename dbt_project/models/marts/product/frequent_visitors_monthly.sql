@@ -3,7 +3,7 @@
 with visits as (
     select
         user_id,
-        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as month,
+        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as month,  -- noqa: RF04
         count(*) as visit_days
     from {{ ref('int_active_user_days') }}
     where session_start_count > 0

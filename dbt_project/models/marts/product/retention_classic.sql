@@ -8,9 +8,7 @@ activity as (
 ),
 
 day_numbers as (
-    {% for n in range(31) -%}
-        select {{ n }} as day_number {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ integer_series('day_number', 0, 30) }}
 ),
 
 retained as (
