@@ -10,6 +10,7 @@ data_end as (
 final as (
     select
         users.signup_date as cohort_date,
+        {{ iso_week_start('users.signup_date') }} as cohort_week,
         count(*) as cohort_size,
         max({{ days_between('users.signup_date', 'data_end.last_date') }}) as observed_days
     from users

@@ -21,19 +21,7 @@ retained as (
 ),
 
 final as (
-    select
-        cohorts.cohort_date,
-        day_numbers.day_number,
-        cohorts.cohort_size,
-        coalesce(retained.retained_users, 0) as retained_users,
-        coalesce(retained.retained_users, 0) * 1.0 / cohorts.cohort_size as retention_rate
-    from cohorts
-    cross join day_numbers
-    left join retained
-        on
-            cohorts.cohort_date = retained.cohort_date
-            and day_numbers.day_number = retained.day_number
-    where day_numbers.day_number <= cohorts.observed_days
+    {{ retention_rates('day_numbers', 'day_number', 'day_number') }}
 )
 
 select * from final

@@ -33,21 +33,7 @@ retained as (
 ),
 
 final as (
-    select
-        cohorts.cohort_date,
-        day_ranges.day_range,
-        day_ranges.range_start,
-        day_ranges.range_end,
-        cohorts.cohort_size,
-        coalesce(retained.retained_users, 0) as retained_users,
-        coalesce(retained.retained_users, 0) * 1.0 / cohorts.cohort_size as retention_rate
-    from cohorts
-    cross join day_ranges
-    left join retained
-        on
-            cohorts.cohort_date = retained.cohort_date
-            and day_ranges.day_range = retained.day_range
-    where day_ranges.range_end <= cohorts.observed_days
+    {{ retention_rates('day_ranges', 'day_range', 'range_end') }}
 )
 
 select * from final
