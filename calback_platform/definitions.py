@@ -13,7 +13,9 @@ from calback_platform.partitions import daily_partitions
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
 from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.slack import SlackNotifier
 from calback_platform.schedules import build_daily_schedule
+from calback_platform.sensors.alerts import build_alert_sensors
 from calback_platform.settings import Settings, load_settings
 
 # DuckDB allows one writer: every asset that writes the local warehouse takes a slot of this pool,
@@ -31,6 +33,12 @@ def build_resources(settings: Settings) -> dict:
         "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
         "firestore": LocalFirestoreExport(source_dir=source_dir),
         "ga4_export": LocalGA4Export(source_dir=source_dir),
+        "slack": SlackNotifier(
+            webhook_url=settings.slack_webhook_url,
+            bot_token=settings.slack_bot_token,
+            channel=settings.slack_channel,
+            api_base_url=settings.slack_api_base_url,
+        ),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), target=settings.dbt_target, dbt_executable=dbt_executable()
         ),
@@ -55,6 +63,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         jobs=[everything],
         schedules=[build_daily_schedule(everything, partitions_def, running=not settings.is_local)],
+        sensors=build_alert_sensors(settings.webserver_url),
         resources=build_resources(settings),
         # Locally one process runs a run's steps in order: DuckDB has one writer, and steps
         # skip the cost of a process each.

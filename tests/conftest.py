@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -69,8 +70,10 @@ class Platform:
         last: str | None = None,
         selection: str | None = None,
         run_config: dict | None = None,
+        instance: dg.DagsterInstance | None = None,
     ) -> dg.ExecuteInProcessResult:
-        """Materialize everything (or `selection`) for one partition or a single-run range."""
+        """Materialize everything (or `selection`) for one partition or a single-run range,
+        on `instance` if given (to inspect its records), else on a throwaway one."""
         job = self.defs.resolve_job_def("materialize_everything")
         tags = {}
         if first:
@@ -79,7 +82,8 @@ class Platform:
                 "dagster/asset_partition_range_end": last,
             }
         kwargs = {"asset_selection": [dg.AssetKey.from_user_string(selection)]} if selection else {}
-        with dg.instance_for_test() as instance:
+        with ExitStack() as stack:
+            instance = instance or stack.enter_context(dg.instance_for_test())
             return job.execute_in_process(
                 instance=instance,
                 partition_key=partition_key,
@@ -94,13 +98,14 @@ class Platform:
             return con.execute(sql).fetchall()
 
 
-def build_platform(source_dir: Path, workdir: Path) -> Platform:
+def build_platform(source_dir: Path, workdir: Path, **environment: str) -> Platform:
     from calback_platform.definitions import build_definitions
 
     settings = load_settings(
         {
             "CALBACK_SOURCE_DIR": str(source_dir),
             "CALBACK_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+            **environment,
         }
     )
     return Platform(settings=settings, defs=build_definitions(settings))

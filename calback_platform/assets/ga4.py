@@ -1,10 +1,21 @@
 """The GA4 / Firebase Analytics export, landed per Asia/Seoul day in `raw_ga4.events`."""
 
 import dagster as dg
+from pydantic import Field
 
 from calback_platform.partitions import window_days
 from calback_platform.resources.ga4_source import LocalGA4Export
 from calback_platform.resources.warehouse import Warehouse
+
+
+class Ga4LoadConfig(dg.Config):
+    max_bad_share: float = Field(
+        default=0.2,
+        description=(
+            "Quarantine unusable lines up to this share of a day; above it the day's export is "
+            "taken for corrupt and the run fails without replacing anything."
+        ),
+    )
 
 
 def build_ga4_events_asset(
@@ -24,11 +35,14 @@ def build_ga4_events_asset(
         ),
     )
     def raw_ga4_events(
-        context: dg.AssetExecutionContext, warehouse: Warehouse, ga4_export: LocalGA4Export
+        context: dg.AssetExecutionContext,
+        config: Ga4LoadConfig,
+        warehouse: Warehouse,
+        ga4_export: LocalGA4Export,
     ) -> dg.MaterializeResult:
         days = window_days(context)
         context.log.info(f"Loading the GA4 export for {len(days)} day(s): {days[0]} .. {days[-1]}")
-        stats = warehouse.load_ga4_window(ga4_export, days)
+        stats = warehouse.load_ga4_window(ga4_export, days, config.max_bad_share)
         quarantined = sum(stats.quarantined.values())
         context.log.info(
             f"{stats.source_lines} lines -> {stats.rows} events, {stats.duplicates} exact "

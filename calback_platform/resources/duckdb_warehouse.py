@@ -15,7 +15,12 @@ from dagster_duckdb import DuckDBResource
 from calback_platform.resources.firestore_source import PAGE_SCHEMA
 from calback_platform.resources.ga4_schema import GA4_REQUIRED_FIELDS, duckdb_json_structure
 from calback_platform.resources.ga4_source import LocalGA4Export
-from calback_platform.resources.warehouse import FirestoreLoadStats, Ga4LoadStats, Warehouse
+from calback_platform.resources.warehouse import (
+    FirestoreLoadStats,
+    Ga4LoadStats,
+    Warehouse,
+    raise_corrupt_export,
+)
 
 _GA4_EVENTS = "raw_ga4.events"
 _GA4_QUARANTINE = "raw_ga4.events_quarantine"
@@ -50,7 +55,9 @@ class DuckDBWarehouse(Warehouse):
             yield con
 
     # --- GA4 ---------------------------------------------------------------------------------
-    def load_ga4_window(self, export: LocalGA4Export, days: list[date]) -> Ga4LoadStats:
+    def load_ga4_window(
+        self, export: LocalGA4Export, days: list[date], max_bad_share: float = 1.0
+    ) -> Ga4LoadStats:
         files = {day: export.day_files(day) for day in days}  # fails before touching anything
         stats = Ga4LoadStats(files=[str(p) for paths in files.values() for p in paths])
         structure = duckdb_json_structure()
@@ -63,7 +70,14 @@ class DuckDBWarehouse(Warehouse):
                     [min(days), max(days) + timedelta(days=1)],
                 )
             for day, paths in files.items():
-                self._load_ga4_day(con, day, paths, structure, stats)
+                lines, bad = self._load_ga4_day(con, day, paths, structure, stats)
+                if lines and bad / lines > max_bad_share:
+                    first_bad = con.execute(
+                        "select source_file, line_number, reason, left(line, 160) from ga4_day "
+                        "where reason is not null order by source_file, line_number limit 1"
+                    ).fetchone()
+                    con.execute("rollback")  # the days already loaded stay as they were
+                    raise_corrupt_export(day, lines, bad, max_bad_share, first_bad)
             con.execute("commit")
         return stats
 
@@ -127,6 +141,7 @@ class DuckDBWarehouse(Warehouse):
         stats.rows += rows
         stats.duplicates += valid - rows
         stats.rows_by_day[day.isoformat()] = rows
+        return lines, lines - valid
 
     # --- Firestore ---------------------------------------------------------------------------
     def firestore_watermark(self, table: str) -> datetime | None:

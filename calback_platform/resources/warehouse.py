@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -37,10 +38,31 @@ class FirestoreLoadStats:
     live_documents: int = 0
 
 
+def raise_corrupt_export(
+    day: date, lines: int, bad: int, max_bad_share: float, first_bad: tuple
+) -> None:
+    source_file, line_number, reason, line = first_bad
+    raise dg.Failure(
+        description=(
+            f"The GA4 export for {day} looks corrupt: {bad} of {lines} lines "
+            f"({bad / lines:.0%}) are unusable, above the policy's {max_bad_share:.0%} "
+            "(config max_bad_share); nothing was replaced.\n"
+            f"First unusable line, {Path(source_file).name}:{line_number} ({reason}):\n{line}"
+        ),
+        metadata={"day": day.isoformat(), "lines": lines, "unusable_lines": bad},
+    )
+
+
 class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
-    def load_ga4_window(self, export: LocalGA4Export, days: list[date]) -> Ga4LoadStats:
-        """Replace `raw_ga4.events` (and its quarantine) for exactly these export days."""
+    def load_ga4_window(
+        self, export: LocalGA4Export, days: list[date], max_bad_share: float = 1.0
+    ) -> Ga4LoadStats:
+        """Replace `raw_ga4.events` (and its quarantine) for exactly these export days.
+
+        A day with more than `max_bad_share` of its lines unusable is taken for a corrupt
+        export: nothing is replaced and the load fails (raise_corrupt_export).
+        """
 
     @abstractmethod
     def firestore_watermark(self, table: str) -> datetime | None:

@@ -1,0 +1,131 @@
+"""Slack alerts against a local Slack: content, link, redaction, retries, no duplicates."""
+
+import json
+import logging
+import shutil
+
+import dagster as dg
+import pytest
+from conftest import build_platform
+from fake_slack import FakeSlack
+
+from calback_platform.resources.slack import SlackNotifier
+
+SECRET = "xoxb-planted-fake-secret-4242"
+WEBSERVER = "http://dagster.example:3000"
+
+
+@pytest.fixture
+def slack():
+    server = FakeSlack()
+    yield server
+    server.close()
+
+
+class Ticks:
+    """Evaluates one sensor tick after another, carrying its cursor, as the daemon does."""
+
+    def __init__(self, platform, instance, name):
+        self.sensor = platform.defs.resolve_sensor_def(name)
+        self.instance, self.resources, self.cursor = instance, platform.defs.resources, None
+
+    def __call__(self):
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources=self.resources
+        )
+        result = self.sensor.evaluate_tick(context)
+        self.cursor = result.cursor
+        return result
+
+
+def _platform(demo_dir, tmp_path, slack, **environment):
+    source = tmp_path / "source"
+    shutil.copytree(demo_dir, source)
+    return build_platform(
+        source,
+        tmp_path,
+        SLACK_WEBHOOK_URL=slack.webhook_url,
+        SLACK_BOT_TOKEN=SECRET,  # configured, so it must never appear in an alert
+        DAGSTER_WEBSERVER_URL=WEBSERVER,
+        **environment,
+    )
+
+
+def _corrupt(platform, day: str) -> None:
+    path = platform.source_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl"
+    leaked = json.dumps({"event_timestamp": f"token {SECRET}", "event_name": "oops"})
+    path.write_text(leaked + "\n" + "\x00\x01 not json at all\n" * 50)
+
+
+def test_failed_partition_is_alerted_once_with_what_where_and_a_link(demo_dir, tmp_path, slack):
+    platform = _platform(demo_dir, tmp_path, slack)
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_run_failure")
+        tick()  # the first tick starts watching from now
+        _corrupt(platform, "2024-03-02")
+        result = platform.run(partition_key="2024-03-02", instance=instance)
+        assert not result.success
+        tick()
+        assert len(slack.messages) == 1
+        text = slack.texts()[0]
+        assert "Run failed" in text and "`materialize_everything`" in text
+        assert "Partition: 2024-03-02" in text
+        assert "Failed steps: raw_ga4__events" in text
+        assert "looks corrupt: 51 of 51 lines (100%) are unusable" in text
+        assert f"<{WEBSERVER}/runs/{result.run_id}|Open the run>" in text
+        assert SECRET not in text and "[REDACTED]" in text
+        tick()
+        assert len(slack.messages) == 1  # no duplicate on a later tick
+
+
+def test_slack_outage_is_retried_next_tick_and_sent_once(demo_dir, tmp_path, slack):
+    platform = _platform(demo_dir, tmp_path, slack)
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_run_failure")
+        tick()
+        _corrupt(platform, "2024-03-03")
+        assert not platform.run(partition_key="2024-03-03", instance=instance).success
+        slack.down = True
+        tick()  # does not raise: the failure to notify is logged
+        assert slack.refused == 1 and slack.messages == []
+        slack.down = False
+        tick()
+        tick()
+        assert len(slack.messages) == 1
+        assert "Partition: 2024-03-03" in slack.texts()[0]
+
+
+def test_failed_error_check_is_alerted_and_warnings_are_not(demo_dir, tmp_path, slack):
+    platform = _platform(demo_dir, tmp_path, slack)
+    users = platform.source_dir / "firestore" / "userCollection.jsonl"
+    users.write_text(users.read_text().replace('"platform":"web"', '"platform":"windows"', 1))
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_asset_check_failure")
+        tick()
+        platform.run(partition_key="2024-03-02", instance=instance)
+        tick()
+        texts = slack.texts()
+        assert len(texts) == 1, texts
+        assert "1 asset check(s) failed" in texts[0]
+        assert "accepted_values_stg_firestore__users_platform" in texts[0]
+        assert "`staging/stg_firestore__users`" in texts[0]
+        assert "Severity: ERROR" in texts[0]
+        assert f"{WEBSERVER}/runs/" in texts[0]
+        tick()
+        assert len(slack.messages) == 1
+
+
+def test_bot_token_posts_through_the_web_api(slack):
+    notifier = SlackNotifier(bot_token="xoxb-1", channel="#data", api_base_url=slack.api_base_url)
+    assert notifier.send("hello token=abc123", logging.getLogger("test")) == "bot"
+    (message,) = slack.messages
+    assert message["path"] == "/api/chat.postMessage"
+    assert message["authorization"] == "Bearer xoxb-1"
+    assert message["channel"] == "#data"
+    assert message["text"] == "hello token=[REDACTED]"
+
+
+def test_without_slack_the_alert_goes_to_the_log(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert SlackNotifier().send("a run failed", logging.getLogger("alerts")) == "log"
+    assert "Slack is not configured; alert:\na run failed" in caplog.text
