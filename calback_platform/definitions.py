@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -9,6 +11,7 @@ from calback_platform.assets.ab_tests import build_ab_test_results_asset
 from calback_platform.assets.dbt import build_dbt_assets, dbt_executable, dbt_project
 from calback_platform.assets.firestore import build_firestore_assets
 from calback_platform.assets.ga4 import build_ga4_events_asset
+from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.partitions import daily_partitions
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
@@ -45,7 +48,7 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg.Definitions:
     partitions_def = daily_partitions(settings)
     pool = WAREHOUSE_POOL if settings.is_local else None
     assets = [
@@ -54,6 +57,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_dbt_assets(settings, partitions_def, pool),
         build_ab_test_results_asset(pool),
     ]
+    asset_keys = {key for asset in assets for key in asset.keys}
+    checks = build_config_checks(checks_file, asset_keys, pool)
     everything = dg.define_asset_job(
         "materialize_everything",
         selection=dg.AssetSelection.all(),
@@ -61,6 +66,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=[everything],
         schedules=[build_daily_schedule(everything, partitions_def, running=not settings.is_local)],
         sensors=build_alert_sensors(settings.webserver_url),

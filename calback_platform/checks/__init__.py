@@ -1,0 +1,1 @@
+"""Asset checks: config-driven SQL checks declared in checks.yaml."""
