@@ -11,6 +11,12 @@ from calback_platform.checks.config_checks import CHECKS_FILE, load_check_specs
 RAW = dg.AssetKey(["raw_ga4", "events"])
 
 
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
 def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
@@ -110,3 +116,39 @@ def test_volume_anomaly_flags_a_day_with_a_fraction_of_its_events(tmp_path):
     assert not volume.passed
     assert volume.metadata["day"].value == days[31]
     assert volume.metadata["z_score"].value < -3
+
+
+def test_schema_drift_reports_added_missing_and_retyped_fields(platform, truth, instance):
+    days = sorted(truth["ga4"]["final"])
+    assert platform.run(
+        partition_key=days[0], selection="raw_ga4/events", instance=instance
+    ).success
+    path = platform.source_dir / "ga4" / f"events_{days[1].replace('-', '')}.jsonl"
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.endswith("}"):
+            line = line[:-1] + ',"consent_mode":"granted"}'  # a new top-level field
+            line = line.replace('"stream_id":"3001001"', '"stream_id":3001001')  # retyped
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    result = platform.run(partition_key=days[1], selection="raw_ga4/events", instance=instance)
+    assert result.success  # a warning: the data still loads
+    drift = _checks(result)["ga4_schema_unchanged"]
+    assert not drift.passed
+    assert drift.severity == dg.AssetCheckSeverity.WARN
+    assert "field:consent_mode" in drift.metadata["added"].value
+    assert "field:stream_id: VARCHAR -> UBIGINT|VARCHAR" in drift.metadata["type_changed"].value
+
+
+def test_firestore_schema_drift_sees_a_new_document_field(platform, instance):
+    selection = "raw_firestore/users_raw_changelog"
+    first = platform.run(selection=selection, instance=instance)
+    assert _checks(first)["users_schema_unchanged"].passed  # nothing to compare with yet
+    path = platform.source_dir / "firestore" / "userCollection.jsonl"
+    path.write_text(
+        path.read_text().replace('"marketingConsent":', '"locale":"ko","marketingConsent":')
+    )
+    drift = _checks(platform.run(selection=selection, instance=instance))["users_schema_unchanged"]
+    assert not drift.passed
+    assert drift.metadata["added"].value == ["locale"]
+    assert drift.metadata["missing"].value == []

@@ -70,6 +70,7 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
                 "changes": dg.MetadataValue.json(dict(stats.changes)),
                 "quarantined": quarantined,
                 "quarantine_reasons": dg.MetadataValue.json(dict(stats.quarantined)),
+                "schema": dg.MetadataValue.json(stats.schema),
                 "live_documents": stats.live_documents,
                 "read": "incremental" if watermark else "full",
                 "dagster/row_count": stats.live_documents,

@@ -55,6 +55,7 @@ def build_ga4_events_asset(
                 "duplicates_dropped": stats.duplicates,
                 "quarantined": quarantined,
                 "quarantine_reasons": dg.MetadataValue.json(dict(stats.quarantined)),
+                "schema": dg.MetadataValue.json(stats.schema),
                 "rows_by_day": dg.MetadataValue.json(stats.rows_by_day),
                 "files": len(stats.files),
                 "quarantine_table": "raw_ga4.events_quarantine",

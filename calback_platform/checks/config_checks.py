@@ -24,7 +24,7 @@ class CheckSpec(BaseModel):
 
     name: str
     asset: str
-    kind: Literal["row_count", "unique", "not_null", "volume_anomaly"]
+    kind: Literal["row_count", "unique", "not_null", "volume_anomaly", "schema_drift"]
     description: str | None = None
     sql: str | None = None
     ratio_of: str | None = None
@@ -45,6 +45,7 @@ class CheckSpec(BaseModel):
             "unique": ["table", "columns"],
             "not_null": ["table", "columns"],
             "volume_anomaly": ["table", "date_column"],
+            "schema_drift": [],
         }[self.kind]
         missing = [field for field in needed if not getattr(self, field)]
         if missing:
@@ -89,8 +90,9 @@ def run_window(run: dg.DagsterRun) -> tuple[date, date]:
 
 
 def evaluate(
-    spec: CheckSpec, warehouse: Warehouse, window: tuple[date, date]
+    spec: CheckSpec, warehouse: Warehouse, context: dg.AssetCheckExecutionContext
 ) -> dg.AssetCheckResult:
+    window = run_window(context.run)
     severity = (
         dg.AssetCheckSeverity.ERROR if spec.severity == "error" else dg.AssetCheckSeverity.WARN
     )
@@ -112,8 +114,11 @@ def evaluate(
         metadata |= {"observed": f"{len(offending)} offending row(s)", "expected": "none"}
         if offending:
             metadata["sample"] = dg.MetadataValue.md("\n".join(f"- {row}" for row in offending[:5]))
-    else:
+    elif spec.kind == "volume_anomaly":
         passed, details = _volume(spec, warehouse, window)
+        metadata |= details
+    else:
+        passed, details = _schema_drift(spec, context)
         metadata |= details
     return dg.AssetCheckResult(
         passed=passed, severity=severity, metadata=metadata, description=spec.description
@@ -171,6 +176,38 @@ def _volume(spec: CheckSpec, warehouse: Warehouse, window: tuple[date, date]):
     return abs(worst["z_score"]) <= spec.max_z, {**worst, "expected": f"|z| <= {spec.max_z:g}"}
 
 
+def _schema_drift(spec: CheckSpec, context: dg.AssetCheckExecutionContext):
+    """This run's `schema` metadata against the newest one of an earlier run. A field counts as
+    changed when it arrives with a type it never had; NULL alone is no type."""
+    records = context.instance.fetch_materializations(spec.asset_key, limit=1000).records
+    mine = [r for r in records if r.run_id == context.run.run_id]
+    earlier = [r for r in records if r.run_id != context.run.run_id]
+    if not mine or not earlier:
+        return True, {"observed": "nothing to compare yet"}
+
+    def schema(record) -> dict[str, set[str]]:
+        raw = record.asset_materialization.metadata.get("schema")
+        return {k: set(v.split("|")) - {"NULL"} for k, v in (raw.value if raw else {}).items()}
+
+    now, before = schema(mine[0]), schema(earlier[0])
+    added = sorted(set(now) - set(before))
+    missing = sorted(set(before) - set(now))
+    retyped = sorted(
+        f"{name}: {'|'.join(sorted(before[name]))} -> {'|'.join(sorted(now[name]))}"
+        for name in set(now) & set(before)
+        if now[name] - before[name]
+    )
+    details = {
+        "added": dg.MetadataValue.json(added),
+        "missing": dg.MetadataValue.json(missing),
+        "type_changed": dg.MetadataValue.json(retyped),
+        "observed": f"{len(added)} added, {len(missing)} missing, {len(retyped)} retyped",
+        "expected": "the fields of the previous materialization",
+        "compared_with_run": earlier[0].run_id,
+    }
+    return not (added or missing or retyped), details
+
+
 def build_config_checks(
     path: Path, known_assets: set[dg.AssetKey], pool: str | None
 ) -> list[dg.AssetChecksDefinition]:
@@ -186,6 +223,6 @@ def _build_check(spec: CheckSpec, pool: str | None) -> dg.AssetChecksDefinition:
         description=spec.description or f"{spec.kind} check from checks.yaml",
     )
     def config_check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return evaluate(spec, warehouse, run_window(context.run))
+        return evaluate(spec, warehouse, context)
 
     return config_check

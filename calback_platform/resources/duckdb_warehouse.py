@@ -26,6 +26,36 @@ _GA4_EVENTS = "raw_ga4.events"
 _GA4_QUARANTINE = "raw_ga4.events_quarantine"
 
 
+# The shape of what was read, for schema-drift checks: JSON types of top-level fields, event
+# names, and the value types of event parameters.
+_GA4_SCHEMA_SQL = """
+    with lines as (select line, r from ga4_day where reason is null),
+    fields as (
+        select 'field:' || key as name, json_type(json_extract(line, '$."' || key || '"')) as kind
+        from (select line, unnest(json_keys(line)) as key from lines)
+    ),
+    events as (select distinct 'event:' || r.event_name as name, 'event' as kind from lines),
+    params as (
+        select 'param:' || p.key as name,
+               case when p.value.string_value is not null then 'string'
+                    when p.value.int_value is not null then 'int'
+                    when coalesce(p.value.double_value, p.value.float_value) is not null
+                        then 'double'
+                    else 'null' end as kind
+        from (select unnest(r.event_params) as p from lines)
+    )
+    select name, string_agg(distinct kind, '|' order by kind)
+    from (select * from fields union all select * from events union all select * from params)
+    group by name
+"""
+_FIRESTORE_SCHEMA_SQL = """
+    select key, string_agg(distinct json_type(json_extract(data, '$."' || key || '"')), '|'
+                           order by json_type(json_extract(data, '$."' || key || '"')))
+    from (select data, unnest(json_keys(data)) as key from incoming where error is null)
+    group by key
+"""
+
+
 def _ga4_reason_sql() -> str:
     """Why a parsed GA4 line is unusable (NULL when it is fine), as a SQL CASE."""
     checks = ["when r is null then 'unparsable JSON'"]
@@ -141,6 +171,10 @@ class DuckDBWarehouse(Warehouse):
         stats.rows += rows
         stats.duplicates += valid - rows
         stats.rows_by_day[day.isoformat()] = rows
+        for name, kind in con.execute(_GA4_SCHEMA_SQL).fetchall():
+            stats.schema[name] = "|".join(
+                sorted({*stats.schema.get(name, "").split("|"), kind} - {""})
+            )
         return lines, lines - valid
 
     # --- Firestore ---------------------------------------------------------------------------
@@ -247,6 +281,7 @@ class DuckDBWarehouse(Warehouse):
                 "where error is not null group by 1"
             ).fetchall():
                 stats.quarantined[reason] += count
+            stats.schema = dict(con.execute(_FIRESTORE_SCHEMA_SQL).fetchall())
             stats.live_documents = con.execute(
                 f"""select count(*) from (
                     select operation from {changelog}

@@ -28,6 +28,8 @@ class Ga4LoadStats:
     quarantined: Counter = field(default_factory=Counter)
     rows_by_day: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # What the export looked like: top-level fields, event names and parameter keys -> types.
+    schema: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -36,6 +38,8 @@ class FirestoreLoadStats:
     quarantined: Counter = field(default_factory=Counter)
     changes: Counter = field(default_factory=Counter)
     live_documents: int = 0
+    # The document fields the read saw -> their JSON types ("|"-joined when several).
+    schema: dict[str, str] = field(default_factory=dict)
 
 
 def raise_corrupt_export(
