@@ -8,17 +8,27 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from calback_platform.assets.ab_tests import build_ab_test_results_asset
-from calback_platform.assets.dbt import build_dbt_assets, dbt_executable, dbt_project
+from calback_platform.assets.dbt import (
+    DailyLineageTranslator,
+    build_dbt_assets,
+    dbt_executable,
+    dbt_project,
+)
 from calback_platform.assets.firestore import build_firestore_assets
-from calback_platform.assets.ga4 import build_ga4_events_asset
+from calback_platform.assets.ga4 import GA4_EVENTS, build_ga4_events_asset
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
+from calback_platform.checks.freshness import (
+    build_freshness_checks,
+    build_freshness_sensor,
+    mart_freshness_hours,
+)
 from calback_platform.partitions import daily_partitions
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
 from calback_platform.resources.ga4_source import LocalGA4Export
 from calback_platform.resources.slack import SlackNotifier
 from calback_platform.schedules import build_daily_schedule
-from calback_platform.sensors.alerts import build_alert_sensors
+from calback_platform.sensors.alerts import build_alert_sensors, build_missed_run_sensor
 from calback_platform.settings import Settings, load_settings
 
 # DuckDB allows one writer: every asset that writes the local warehouse takes a slot of this pool,
@@ -58,18 +68,34 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         build_ab_test_results_asset(pool),
     ]
     asset_keys = {key for asset in assets for key in asset.keys}
-    checks = build_config_checks(checks_file, asset_keys, pool)
+    freshness = build_freshness_checks(
+        mart_freshness_hours(dbt_project(), DailyLineageTranslator()),
+        GA4_EVENTS,
+        settings.ga4_arrival_hour,
+    )
+    checks = [*build_config_checks(checks_file, asset_keys, pool), *freshness]
     everything = dg.define_asset_job(
         "materialize_everything",
-        selection=dg.AssetSelection.all(),
+        # Freshness checks are the freshness sensor's to run, on the clock, not after each load.
+        selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*freshness),
         description="Every asset: Firestore and GA4 into the warehouse, then all dbt models.",
     )
+    schedule = build_daily_schedule(everything, partitions_def, running=not settings.is_local)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[everything],
-        schedules=[build_daily_schedule(everything, partitions_def, running=not settings.is_local)],
-        sensors=build_alert_sensors(settings.webserver_url),
+        schedules=[schedule],
+        sensors=[
+            *build_alert_sensors(settings.webserver_url),
+            build_freshness_sensor(freshness),
+            build_missed_run_sensor(
+                schedule.name,
+                settings.daily_run_deadline_hour,
+                settings.webserver_url,
+                always_expected=not settings.is_local,
+            ),
+        ],
         resources=build_resources(settings),
         # Locally one process runs a run's steps in order: DuckDB has one writer, and steps
         # skip the cost of a process each.

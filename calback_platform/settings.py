@@ -37,6 +37,10 @@ class Settings:
     bigquery_location: str | None
     ga4_export_dataset: str | None
     firebase_project_id: str | None
+    # Asia/Seoul hours: yesterday's GA4 export must have landed by the first, the daily run
+    # must have succeeded by the second.
+    ga4_arrival_hour: int = 9
+    daily_run_deadline_hour: int = 6
 
     @property
     def is_local(self) -> bool:
@@ -66,6 +70,15 @@ def local_export_days(source_dir: Path) -> tuple[date, date] | None:
         if (m := _GA4_DAY_FILE.search(path.name))
     )
     return (days[0], days[-1]) if days else None
+
+
+def _hour(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) > 23:
+        raise SettingsError(f"{name}={value!r} is not an hour of the day (0-23)")
+    return int(value)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,4 +117,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bigquery_location=environ.get("BIGQUERY_LOCATION") or None,
         ga4_export_dataset=environ.get("GA4_EXPORT_DATASET") or None,
         firebase_project_id=environ.get("FIREBASE_PROJECT_ID") or None,
+        ga4_arrival_hour=_hour(environ, "CALBACK_GA4_ARRIVAL_HOUR", 9),
+        daily_run_deadline_hour=_hour(environ, "CALBACK_DAILY_RUN_DEADLINE_HOUR", 6),
     )

@@ -71,16 +71,15 @@ class Platform:
         selection: str | None = None,
         run_config: dict | None = None,
         instance: dg.DagsterInstance | None = None,
+        tags: dict[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
         """Materialize everything (or `selection`) for one partition or a single-run range,
         on `instance` if given (to inspect its records), else on a throwaway one."""
         job = self.defs.resolve_job_def("materialize_everything")
-        tags = {}
+        tags = dict(tags or {})
         if first:
-            tags = {
-                "dagster/asset_partition_range_start": first,
-                "dagster/asset_partition_range_end": last,
-            }
+            tags["dagster/asset_partition_range_start"] = first
+            tags["dagster/asset_partition_range_end"] = last
         kwargs = {"asset_selection": [dg.AssetKey.from_user_string(selection)]} if selection else {}
         with ExitStack() as stack:
             instance = instance or stack.enter_context(dg.instance_for_test())

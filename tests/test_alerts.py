@@ -129,3 +129,60 @@ def test_without_slack_the_alert_goes_to_the_log(caplog):
     with caplog.at_level(logging.WARNING):
         assert SlackNotifier().send("a run failed", logging.getLogger("alerts")) == "log"
     assert "Slack is not configured; alert:\na run failed" in caplog.text
+
+
+def test_a_mart_that_did_not_land_in_time_is_alerted_as_overdue(demo_dir, tmp_path, slack):
+    from datetime import datetime, timedelta, timezone
+
+    from dagster._core.test_utils import freeze_time
+
+    platform = _platform(demo_dir, tmp_path, slack)
+    freshness = dg.AssetCheckKey(dg.AssetKey(["marts", "daily_kpis"]), "freshness_check")
+    job = dg.define_asset_job("check_freshness", selection=dg.AssetSelection.checks(freshness))
+    defs = dg.Definitions.merge(platform.defs, dg.Definitions(jobs=[job]))
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_asset_check_failure")
+        tick()
+        assert platform.run(partition_key="2024-03-02", instance=instance).success
+        check = defs.resolve_job_def("check_freshness")
+        (fresh,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+        assert fresh.passed
+        tick()
+        assert slack.messages == []
+        later = datetime.now(timezone.utc) + timedelta(hours=27)
+        with freeze_time(later):
+            (stale,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+            assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
+            tick()
+        (text,) = slack.texts()
+        assert "`freshness_check` on `marts/daily_kpis`" in text
+        assert "Severity: ERROR" in text
+
+
+def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
+    demo_dir, tmp_path, slack, monkeypatch
+):
+    from calback_platform.sensors import alerts
+
+    platform = _platform(demo_dir, tmp_path, slack)
+    _corrupt(platform, "2024-03-04")
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_missed_daily_run")
+        today = alerts.seoul_now()
+        monkeypatch.setattr(alerts, "seoul_now", lambda: today.replace(hour=5, minute=0))
+        assert "Before today's 06:00 deadline" in tick().skip_message
+        monkeypatch.setattr(alerts, "seoul_now", lambda: today.replace(hour=7, minute=0))
+        assert "taken as turned off" in tick().skip_message  # locally the schedule is off
+        failed = platform.run(
+            partition_key="2024-03-04",
+            instance=instance,
+            tags={"dagster/schedule_name": "daily_refresh"},
+        )
+        assert not failed.success
+        tick()
+        (text,) = slack.texts()
+        assert "Daily run overdue" in text and "`daily_refresh`" in text
+        assert f"{failed.run_id[:8]} FAILURE" in text
+        assert f"{WEBSERVER}/automation" in text
+        tick()
+        assert len(slack.messages) == 1

@@ -39,8 +39,9 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: AbTestConfig, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         users = warehouse.query_frame(
+            # Ordered, so sums (and so every figure) come out the same to the last bit.
             "select experiment_id, variant_id, is_bot, is_converted, revenue "
-            "from marts.ab_test_users"
+            "from marts.ab_test_users order by experiment_id, user_id"
         )
         variants = warehouse.query_frame("select * from marts.experiment_variants")
         settings = AbTestSettings(

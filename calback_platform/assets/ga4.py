@@ -7,6 +7,8 @@ from calback_platform.partitions import window_days
 from calback_platform.resources.ga4_source import LocalGA4Export
 from calback_platform.resources.warehouse import Warehouse
 
+GA4_EVENTS = dg.AssetKey(["raw_ga4", "events"])
+
 
 class Ga4LoadConfig(dg.Config):
     max_bad_share: float = Field(
@@ -22,7 +24,7 @@ def build_ga4_events_asset(
     partitions_def: dg.PartitionsDefinition, pool: str | None
 ) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["raw_ga4", "events"],
+        key=GA4_EVENTS,
         group_name="raw_ga4",
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from calback_platform.partitions import TIMEZONE
 from calback_platform.resources.slack import SlackDeliveryError, SlackNotifier
 
 BACKFILL_TAG = "dagster/backfill"
@@ -122,6 +124,59 @@ def _alert_on_finished_runs(
         state["after"] = record.update_timestamp.timestamp()
         context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"{sent} alert(s) sent for {len(records)} finished run(s).")
+
+
+def seoul_now() -> datetime:
+    return datetime.now(ZoneInfo(TIMEZONE))
+
+
+def build_missed_run_sensor(
+    schedule_name: str, deadline_hour: int, base_url: str, always_expected: bool
+) -> dg.SensorDefinition:
+    """The daily run that silently did not run: no successful run of the schedule by the
+    deadline. Locally the schedule is off by default, so a run is expected only when the
+    schedule ran in the last 3 days."""
+
+    @dg.sensor(
+        name="slack_on_missed_daily_run",
+        minimum_interval_seconds=600,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Alerts when {schedule_name} has no successful run by {deadline_hour}:00 KST.",
+    )
+    def slack_on_missed_daily_run(context: dg.SensorEvaluationContext, slack: SlackNotifier):
+        now = seoul_now()
+        today = now.date().isoformat()
+        if now.hour < deadline_hour:
+            return dg.SkipReason(f"Before today's {deadline_hour:02d}:00 deadline.")
+        if json.loads(context.cursor or "{}").get("alerted") == today:
+            return dg.SkipReason("Today's missed run was already alerted.")
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        records = context.instance.get_run_records(
+            filters=dg.RunsFilter(
+                tags={"dagster/schedule_name": schedule_name},
+                created_after=midnight - timedelta(days=3),
+            )
+        )
+        todays = [r.dagster_run for r in records if r.create_timestamp >= midnight]
+        if any(run.status == dg.DagsterRunStatus.SUCCESS for run in todays):
+            return dg.SkipReason("Today's daily run succeeded.")
+        if not always_expected and not records:
+            return dg.SkipReason(f"{schedule_name} has not run for 3 days: taken as turned off.")
+        statuses = ", ".join(f"{run.run_id[:8]} {run.status.value}" for run in todays) or "none"
+        text = (
+            f":alarm_clock: *Daily run overdue* — schedule `{schedule_name}` has no successful "
+            f"run today ({today}) by {deadline_hour:02d}:00 Asia/Seoul. Today's runs: {statuses}.\n"
+            f"<{base_url}/automation|Open schedules and sensors>"
+        )
+        try:
+            slack.send(text, context.log)
+        except SlackDeliveryError as error:
+            context.log.error(f"Could not alert on the missed daily run: {error}; will retry")
+            return dg.SkipReason("Slack unavailable; retrying next tick.")
+        context.update_cursor(json.dumps({"alerted": today}))
+        return dg.SkipReason("Alerted: today's daily run is overdue.")
+
+    return slack_on_missed_daily_run
 
 
 def build_alert_sensors(base_url: str) -> list[dg.SensorDefinition]:
