@@ -186,3 +186,36 @@ def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
         assert f"{WEBSERVER}/automation" in text
         tick()
         assert len(slack.messages) == 1
+
+
+def test_a_backfill_with_many_failed_runs_is_summarized(demo_dir, tmp_path, slack):
+    platform = _platform(demo_dir, tmp_path, slack)
+    days = ["2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
+    for day in days:
+        _corrupt(platform, day)
+    backfill = {"dagster/backfill": "nightly01"}
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_run_failure")
+        tick()
+        for day in days[:3]:
+            run = platform.run(
+                partition_key=day, selection="raw_ga4/events", instance=instance, tags=backfill
+            )
+            assert not run.success
+        tick()
+        (first,) = slack.texts()
+        assert "*3 run(s) of backfill `nightly01` failed* (3 in all so far)" in first
+        assert "partitions: 2024-03-02, 2024-03-03, 2024-03-04" in first
+        assert f"<{WEBSERVER}/runs/b/nightly01|Open the backfill>" in first
+        assert "looks corrupt" in first  # the first run's details
+        platform.run(
+            partition_key=days[3], selection="raw_ga4/events", instance=instance, tags=backfill
+        )
+        tick()
+        assert len(slack.messages) == 2
+        assert (
+            "*1 more run(s) of backfill `nightly01` failed* (4 in all so far)" in slack.texts()[1]
+        )
+        assert "looks corrupt" not in slack.texts()[1]
+        tick()
+        assert len(slack.messages) == 2

@@ -56,14 +56,28 @@ def run_failure_text(instance: dg.DagsterInstance, run: dg.DagsterRun, base_url:
     ]
     if assets:
         lines.append(f"• Assets: {', '.join(assets[:10])}{' …' if len(assets) > 10 else ''}")
-    if backfill := run.tags.get(BACKFILL_TAG):
-        lines.append(
-            f"• Backfill `{backfill}`: further failed runs of it are not alerted one by one: "
-            f"{base_url}/runs/b/{backfill}"
-        )
     lines.append(f"• Error:\n```{_first_lines(errors[0] if errors else 'no error recorded')}```")
     lines.append(f"<{base_url}/runs/{run.run_id}|Open the run>")
     return "\n".join(lines)
+
+
+def backfill_failures_text(
+    instance: dg.DagsterInstance, runs: list[dg.DagsterRun], alerted_before: int, base_url: str
+) -> str:
+    """One message for the runs of a backfill that failed since the last tick: the first such
+    message carries the first run's details, later ones only count, so a backfill whose every
+    day fails does not flood the channel."""
+    backfill = runs[0].tags[BACKFILL_TAG]
+    total = alerted_before + len(runs)
+    partitions = ", ".join(partition_text(run.tags) for run in runs[:8])
+    summary = (
+        f":red_circle: *{len(runs)} {'more ' if alerted_before else ''}run(s) of backfill "
+        f"`{backfill}` failed* ({total} in all so far) — partitions: {partitions}"
+        f"{' …' if len(runs) > 8 else ''}\n<{base_url}/runs/b/{backfill}|Open the backfill>"
+    )
+    if alerted_before:
+        return summary
+    return summary + "\nFirst of them:\n" + run_failure_text(instance, runs[0], base_url)
 
 
 def check_failures_text(
@@ -89,17 +103,29 @@ def check_failures_text(
     return "\n".join(lines)
 
 
+def _send(slack: SlackNotifier, text: str, context: dg.SensorEvaluationContext) -> bool:
+    try:
+        slack.send(text, context.log)
+    except SlackDeliveryError as error:
+        context.log.error(f"Could not send an alert: {error}; it is retried on the next tick")
+        return False
+    return True
+
+
 def _alert_on_finished_runs(
     context: dg.SensorEvaluationContext,
     slack: SlackNotifier,
     statuses: list[dg.DagsterRunStatus],
     alert_text,
+    group_of=lambda run: None,
 ) -> dg.SkipReason:
-    """Call `alert_text(run, state)` once per run that ended in `statuses` since the cursor and
-    send what it returns (None: nothing to say). Works on every event log storage."""
+    """Send `alert_text(runs, alerted_before)` for the runs that ended in `statuses` since the
+    cursor: one call per run, or one per group for the runs `group_of` puts in a group this tick
+    (`alerted_before`: how many of the group were alerted on earlier ticks). `None`: nothing to
+    say. A run counts as done only once its alert went out. Works on every event log storage."""
     state = json.loads(context.cursor) if context.cursor else {}
     if "after" not in state:  # first tick: alert from now on, not on history
-        context.update_cursor(json.dumps({"after": time.time(), "done": [], "backfills": []}))
+        context.update_cursor(json.dumps({"after": time.time(), "done": [], "groups": {}}))
         return dg.SkipReason("Started watching finished runs.")
     records = context.instance.get_run_records(
         filters=dg.RunsFilter(
@@ -109,20 +135,33 @@ def _alert_on_finished_runs(
         ascending=True,
         limit=50,
     )
-    sent = 0
+    batches: dict[str | None, list[list[dg.DagsterRun]]] = {}
     for record in records:
         run = record.dagster_run
-        text = None if run.run_id in state["done"] else alert_text(run, state)
-        if text:
-            try:
-                slack.send(text, context.log)
-            except SlackDeliveryError as error:
-                context.log.error(f"Could not alert on run {run.run_id}: {error}; will retry")
+        if run.run_id not in state["done"]:
+            group = group_of(run)
+            if group is None:
+                batches.setdefault(None, []).append([run])
+            elif group in batches:
+                batches[group][0].append(run)
+            else:
+                batches[group] = [[run]]
+    sent, delivered = 0, True
+    for group, batch in batches.items():
+        for runs in batch:
+            text = alert_text(runs, state["groups"].get(group, 0) if group else 0)
+            if text and not (delivered := _send(slack, text, context)):
                 break
-            sent += 1
-        state["done"] = [*state["done"], run.run_id][-RECENT_IDS_KEPT:]
-        state["after"] = record.update_timestamp.timestamp()
-        context.update_cursor(json.dumps(state))
+            sent += bool(text)
+            if group:
+                state["groups"][group] = state["groups"].get(group, 0) + len(runs)
+            state["done"] = [*state["done"], *(r.run_id for r in runs)][-RECENT_IDS_KEPT:]
+        if not delivered:
+            break
+    if delivered and records:
+        state["after"] = records[-1].update_timestamp.timestamp()
+    state["groups"] = dict(list(state["groups"].items())[-RECENT_IDS_KEPT:])
+    context.update_cursor(json.dumps(state))
     return dg.SkipReason(f"{sent} alert(s) sent for {len(records)} finished run(s).")
 
 
@@ -184,18 +223,24 @@ def build_alert_sensors(base_url: str) -> list[dg.SensorDefinition]:
         name="slack_on_run_failure",
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="One Slack alert per failed run (retries and backfills not repeated).",
+        description="One alert per failed run (not per retry); a backfill's failures summarized.",
     )
     def slack_on_run_failure(context: dg.SensorEvaluationContext, slack: SlackNotifier):
-        def alert_text(run: dg.DagsterRun, state: dict) -> str | None:
-            backfill = run.tags.get(BACKFILL_TAG)
-            if run.tags.get(WILL_RETRY_TAG) == "true" or backfill in state["backfills"]:
+        def alert_text(runs: list[dg.DagsterRun], alerted_before: int) -> str | None:
+            runs = [run for run in runs if run.tags.get(WILL_RETRY_TAG) != "true"]
+            if not runs:
                 return None
-            if backfill:
-                state["backfills"] = [*state["backfills"], backfill][-RECENT_IDS_KEPT:]
-            return run_failure_text(context.instance, run, base_url)
+            if BACKFILL_TAG not in runs[0].tags:
+                return run_failure_text(context.instance, runs[0], base_url)
+            return backfill_failures_text(context.instance, runs, alerted_before, base_url)
 
-        return _alert_on_finished_runs(context, slack, [dg.DagsterRunStatus.FAILURE], alert_text)
+        return _alert_on_finished_runs(
+            context,
+            slack,
+            [dg.DagsterRunStatus.FAILURE],
+            alert_text,
+            group_of=lambda run: run.tags.get(BACKFILL_TAG),
+        )
 
     @dg.sensor(
         name="slack_on_asset_check_failure",
@@ -204,7 +249,8 @@ def build_alert_sensors(base_url: str) -> list[dg.SensorDefinition]:
         description="A Slack alert for the failed ERROR-severity asset checks of each run.",
     )
     def slack_on_asset_check_failure(context: dg.SensorEvaluationContext, slack: SlackNotifier):
-        def alert_text(run: dg.DagsterRun, state: dict) -> str | None:
+        def alert_text(runs: list[dg.DagsterRun], alerted_before: int) -> str | None:
+            (run,) = runs
             events = context.instance.all_logs(
                 run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
             )
