@@ -27,7 +27,8 @@
 {#- Custom strategy `replace_window`: delete the window, insert the new rows; dbt runs both in one
     transaction, so a failed run leaves the old window in place. -#}
 {% macro get_incremental_replace_window_sql(arg_dict) -%}
-    {%- set column = config.require('window_column') -%}
+    {%- set column = config.get('meta', {}).get('window_column') -%}
+    {%- if not column %}{{ exceptions.raise_compiler_error(model.name ~ ': replace_window needs meta.window_column') }}{% endif -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ arg_dict['target_relation'] }} where {{ in_window(column) }};
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})

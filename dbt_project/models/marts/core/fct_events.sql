@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy=window_incremental_strategy(),
-    window_column='event_date',
+    meta={'window_column': 'event_date'},
     partition_by=window_partition_by('event_date'),
     cluster_by=['event_name', 'user_pseudo_id'],
     on_schema_change='append_new_columns',

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy=window_incremental_strategy(),
-    window_column='session_date',
+    meta={'window_column': 'session_date'},
     partition_by=window_partition_by('session_date'),
     cluster_by=['user_pseudo_id'],
     on_schema_change='append_new_columns',

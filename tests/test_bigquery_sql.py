@@ -1,0 +1,63 @@
+"""The dbt project compiles for BigQuery offline, and every model parses as BigQuery SQL."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from calback_platform.assets.dbt import dbt_executable
+from calback_platform.settings import DBT_PROJECT_DIR
+
+WINDOW = '{"min_date": "2024-03-02", "max_date": "2024-03-05"}'
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> dict[str, str]:
+    target = tmp_path_factory.mktemp("bigquery")
+    subprocess.run(
+        [
+            dbt_executable(),
+            "compile",
+            "--profiles-dir",
+            ".",
+            "--target",
+            "bigquery_offline",
+            "--no-populate-cache",
+            "--no-introspect",
+            "--target-path",
+            str(target),
+            "--vars",
+            WINDOW,
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    models = Path(target, "compiled", "calback", "models")
+    return {path.stem: path.read_text() for path in models.rglob("*.sql")}
+
+
+def test_every_model_parses_as_bigquery(compiled):
+    expected = {path.stem for path in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
+    assert expected <= set(compiled)
+    for name in expected:
+        assert sqlglot.parse_one(compiled[name], read="bigquery"), name
+    # The BigQuery side of the dispatch macros was used, not DuckDB's.
+    assert "json_value(data, '$.platform')" in compiled["stg_firestore__users"]
+    assert "date_trunc(" in compiled["dim_users"] and "isoweek" in compiled["dim_users"]
+    assert "timestamp_micros(" in compiled["stg_ga4__events"]
+    assert "unnest(event_params)" in compiled["stg_ga4__events"]
+
+
+@pytest.mark.parametrize(
+    ("model", "column"), [("fct_events", "event_date"), ("fct_sessions", "event_date")]
+)
+def test_incremental_models_filter_on_their_partition_window(compiled, model, column):
+    tree = sqlglot.parse_one(compiled[model], read="bigquery")
+    conditions = {where.sql(dialect="bigquery") for where in tree.find_all(sqlglot.exp.Where)}
+    window = f"{column} >= CAST('2024-03-02' AS DATE) AND {column} < CAST('2024-03-05' AS DATE)"
+    assert any(window in condition for condition in conditions), conditions
