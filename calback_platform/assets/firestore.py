@@ -74,6 +74,11 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
                 "live_documents": stats.live_documents,
                 "read": "incremental" if watermark else "full",
                 "dagster/row_count": stats.live_documents,
+                "latest_changes": warehouse.preview(
+                    "select document_id, operation, timestamp, _loaded_at "
+                    f"from raw_firestore.{table}_raw_changelog "
+                    "order by _loaded_at desc, document_id limit 5"
+                ),
             }
         )
 

@@ -61,6 +61,10 @@ def build_ga4_events_asset(
                 "rows_by_day": dg.MetadataValue.json(stats.rows_by_day),
                 "files": len(stats.files),
                 "quarantine_table": "raw_ga4.events_quarantine",
+                "preview": warehouse.preview(
+                    "select export_date, event_name, user_pseudo_id, user_id, platform "
+                    f"from raw_ga4.events where export_date = '{days[-1]}' limit 5"
+                ),
             }
         )
 

@@ -323,11 +323,6 @@ class DuckDBWarehouse(Warehouse):
             con.execute("commit")
         return len(frame)
 
-    def preview(self, table: str, limit: int = 5) -> str:
-        with self._connect() as con:
-            frame = con.execute(f"select * from {table} limit {int(limit)}").df()
-        return frame.to_markdown(index=False) if not frame.empty else "(empty)"
-
 
 def _empty_page() -> str:
     columns = ", ".join(

@@ -97,6 +97,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Replace `schema.table` with `frame` in one transaction; returns the row count."""
 
-    @abstractmethod
-    def preview(self, table: str, limit: int = 5) -> str:
-        """The first rows of a table as Markdown, for asset metadata."""
+    def preview(self, sql: str) -> dg.MetadataValue:
+        """A query's first rows as Markdown, for asset metadata."""
+        frame = self.query_frame(sql)
+        return dg.MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "(no rows)")
