@@ -28,3 +28,12 @@ def window_dates(context: dg.AssetExecutionContext) -> tuple[date, date]:
 def window_days(context: dg.AssetExecutionContext) -> list[date]:
     start, end = window_dates(context)
     return [start + timedelta(days=n) for n in range((end - start).days)]
+
+
+def run_partition_range(tags: dict[str, str]) -> tuple[str, str] | None:
+    """First and last partition key a run was launched for (one partition or a single-run
+    range), or None for an unpartitioned run."""
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"], tags["dagster/partition"]
+    first = tags.get("dagster/asset_partition_range_start")
+    return (first, tags["dagster/asset_partition_range_end"]) if first else None

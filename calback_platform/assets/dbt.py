@@ -59,15 +59,18 @@ class DailyLineageTranslator(DagsterDbtTranslator):
 def _sources_read_through_views(manifest: Mapping[str, Any], unique_id: str) -> set[str]:
     """dbt sources a model reaches through non-incremental models (which it reads whole)."""
     found: set[str] = set()
+    seen: set[str] = set()
     queue = [
         parent
         for parent in manifest["nodes"][unique_id]["depends_on"]["nodes"]
         if parent.startswith("model.")
     ]
     while queue:
-        node = manifest["nodes"][queue.pop()]
-        if node["config"].get("materialized") == "incremental":
+        unique_id = queue.pop()
+        node = manifest["nodes"][unique_id]
+        if unique_id in seen or node["config"].get("materialized") == "incremental":
             continue
+        seen.add(unique_id)
         for parent in node["depends_on"]["nodes"]:
             if parent.startswith("source."):
                 found.add(parent)

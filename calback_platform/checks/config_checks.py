@@ -13,6 +13,7 @@ import dagster as dg
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from calback_platform.partitions import run_partition_range
 from calback_platform.resources.warehouse import Warehouse
 
 CHECKS_FILE = Path(__file__).with_name("checks.yaml")
@@ -81,12 +82,10 @@ def load_check_specs(path: Path, known_assets: set[dg.AssetKey]) -> list[CheckSp
 
 def run_window(run: dg.DagsterRun) -> tuple[date, date]:
     """The run's partition window [start, end) in days, or all time for an unpartitioned run."""
-    tags = run.tags
-    first = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-    last = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    if not first:
+    keys = run_partition_range(run.tags)
+    if not keys:
         return ALL_TIME
-    return date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+    return date.fromisoformat(keys[0]), date.fromisoformat(keys[1]) + timedelta(days=1)
 
 
 def evaluate(

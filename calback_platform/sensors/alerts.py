@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from calback_platform.partitions import TIMEZONE
+from calback_platform.partitions import TIMEZONE, run_partition_range
 from calback_platform.resources.slack import SlackDeliveryError, SlackNotifier
 
 BACKFILL_TAG = "dagster/backfill"
@@ -25,11 +25,10 @@ RECENT_IDS_KEPT = 500
 
 
 def partition_text(tags: dict[str, str]) -> str:
-    if "dagster/partition" in tags:
-        return tags["dagster/partition"]
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    return f"{start} .. {end}" if start else "none (unpartitioned)"
+    keys = run_partition_range(tags)
+    if not keys:
+        return "none (unpartitioned)"
+    return keys[0] if keys[0] == keys[1] else f"{keys[0]} .. {keys[1]}"
 
 
 def _first_lines(text: str, count: int = ERROR_LINES) -> str:
@@ -135,29 +134,29 @@ def _alert_on_finished_runs(
         ascending=True,
         limit=50,
     )
-    batches: dict[str | None, list[list[dg.DagsterRun]]] = {}
+    # One batch per ungrouped run, one per group: in the order the runs ended.
+    batches: list[tuple[str | None, list[dg.DagsterRun]]] = []
+    group_batches: dict[str, list[dg.DagsterRun]] = {}
     for record in records:
         run = record.dagster_run
-        if run.run_id not in state["done"]:
-            group = group_of(run)
-            if group is None:
-                batches.setdefault(None, []).append([run])
-            elif group in batches:
-                batches[group][0].append(run)
-            else:
-                batches[group] = [[run]]
+        if run.run_id in state["done"]:
+            continue
+        group = group_of(run)
+        if group in group_batches:
+            group_batches[group].append(run)
+            continue
+        batches.append((group, [run]))
+        if group is not None:
+            group_batches[group] = batches[-1][1]
     sent, delivered = 0, True
-    for group, batch in batches.items():
-        for runs in batch:
-            text = alert_text(runs, state["groups"].get(group, 0) if group else 0)
-            if text and not (delivered := _send(slack, text, context)):
-                break
-            sent += bool(text)
-            if group:
-                state["groups"][group] = state["groups"].get(group, 0) + len(runs)
-            state["done"] = [*state["done"], *(r.run_id for r in runs)][-RECENT_IDS_KEPT:]
-        if not delivered:
+    for group, runs in batches:
+        text = alert_text(runs, state["groups"].get(group, 0) if group else 0)
+        if text and not (delivered := _send(slack, text, context)):
             break
+        sent += bool(text)
+        if group:
+            state["groups"][group] = state["groups"].get(group, 0) + len(runs)
+        state["done"] = [*state["done"], *(r.run_id for r in runs)][-RECENT_IDS_KEPT:]
     if delivered and records:
         state["after"] = records[-1].update_timestamp.timestamp()
     state["groups"] = dict(list(state["groups"].items())[-RECENT_IDS_KEPT:])
