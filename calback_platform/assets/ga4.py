@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from calback_platform.partitions import window_days
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.ga4_source import GA4Export
 from calback_platform.resources.warehouse import Warehouse
 
 GA4_EVENTS = dg.AssetKey(["raw_ga4", "events"])
@@ -40,7 +40,7 @@ def build_ga4_events_asset(
         context: dg.AssetExecutionContext,
         config: Ga4LoadConfig,
         warehouse: Warehouse,
-        ga4_export: LocalGA4Export,
+        ga4_export: GA4Export,
     ) -> dg.MaterializeResult:
         days = window_days(context)
         context.log.info(f"Loading the GA4 export for {len(days)} day(s): {days[0]} .. {days[-1]}")

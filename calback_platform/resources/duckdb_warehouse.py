@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 
 from calback_platform.resources.firestore_source import PAGE_SCHEMA
 from calback_platform.resources.ga4_schema import GA4_REQUIRED_FIELDS, duckdb_json_structure
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.ga4_source import GA4Export, LocalGA4Export
 from calback_platform.resources.warehouse import (
     FirestoreLoadStats,
     Ga4LoadStats,
@@ -86,8 +86,10 @@ class DuckDBWarehouse(Warehouse):
 
     # --- GA4 ---------------------------------------------------------------------------------
     def load_ga4_window(
-        self, export: LocalGA4Export, days: list[date], max_bad_share: float = 1.0
+        self, export: GA4Export, days: list[date], max_bad_share: float = 1.0
     ) -> Ga4LoadStats:
+        if not isinstance(export, LocalGA4Export):
+            raise TypeError(f"The DuckDB warehouse loads a local GA4 export, not {export!r}")
         files = {day: export.day_files(day) for day in days}  # fails before touching anything
         stats = Ga4LoadStats(files=[str(p) for paths in files.values() for p in paths])
         structure = duckdb_json_structure()

@@ -1,4 +1,5 @@
-"""Where a day's GA4 / Firebase Analytics export lives (DESIGN section 4.2)."""
+"""Where a day's GA4 / Firebase Analytics export lives (DESIGN section 4.2): files locally, the
+export dataset in BigQuery in prod. Each warehouse reads the kind of export next to it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from pathlib import Path
 import dagster as dg
 
 
-class LocalGA4Export(dg.ConfigurableResource):
+class GA4Export(dg.ConfigurableResource):
+    """Base of the two export locations, so assets name one resource type."""
+
+
+class LocalGA4Export(GA4Export):
     """`<source_dir>/ga4/events_YYYYMMDD.jsonl`, and `events_intraday_YYYYMMDD.jsonl` if any."""
 
     source_dir: str
@@ -30,3 +35,26 @@ class LocalGA4Export(dg.ConfigurableResource):
                 f"(or events_intraday_) in {directory}."
             )
         return files
+
+
+class BigQueryGA4Export(GA4Export):
+    """The dataset GA4 exports to: `events_YYYYMMDD`, and `events_intraday_` until that lands."""
+
+    project: str
+    dataset: str  # e.g. analytics_327848427
+
+    def day_tables(self, days: list[date], existing: set[str]) -> dict[date, str]:
+        """Each day's table among `existing` (the dataset's table names): the daily table, else
+        the intraday one GA4 replaces it with; a day with neither has not arrived: that fails."""
+        tables = {}
+        for day in days:
+            for name in (f"events_{day:%Y%m%d}", f"events_intraday_{day:%Y%m%d}"):
+                if name in existing:
+                    tables[day] = name
+                    break
+            else:
+                raise dg.Failure(
+                    f"The GA4 export for {day} has not arrived: no events_{day:%Y%m%d} "
+                    f"(or events_intraday_) in {self.project}.{self.dataset}."
+                )
+        return tables

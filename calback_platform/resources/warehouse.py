@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.ga4_source import GA4Export
 
 
 @dataclass
@@ -60,7 +60,7 @@ def raise_corrupt_export(
 class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def load_ga4_window(
-        self, export: LocalGA4Export, days: list[date], max_bad_share: float = 1.0
+        self, export: GA4Export, days: list[date], max_bad_share: float = 1.0
     ) -> Ga4LoadStats:
         """Replace `raw_ga4.events` (and its quarantine) for exactly these export days.
 

@@ -1,0 +1,423 @@
+"""The production warehouse: BigQuery, through dagster-gcp's `BigQueryResource`.
+
+Data never passes through Python row by row: GA4 days are built by a query job over the export
+dataset, Firestore pages are streamed into a staging table by load jobs. Each write then lands in
+one multi-statement transaction, so a window is replaced atomically, a failed run leaves the old
+data, and a re-run replaces the same window again. Every statement on a partitioned table filters
+on its partition column, so a day's run scans that day, not the history.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster_gcp import BigQueryResource
+from google.api_core.exceptions import NotFound
+from google.cloud import bigquery
+
+from calback_platform.resources.firestore_source import PAGE_SCHEMA
+from calback_platform.resources.ga4_schema import GA4_EVENT_SCHEMA, GA4_REQUIRED_FIELDS
+from calback_platform.resources.ga4_source import BigQueryGA4Export, GA4Export
+from calback_platform.resources.warehouse import (
+    FirestoreLoadStats,
+    Ga4LoadStats,
+    Warehouse,
+    raise_corrupt_export,
+)
+
+# Staging tables outlive a killed run by a day at most.
+_STAGE_OPTIONS = (
+    "options (expiration_timestamp = timestamp_add(current_timestamp(), interval 1 day))"
+)
+_GA4_COLUMNS = ", ".join(GA4_EVENT_SCHEMA)
+_PARAMETER_TYPES = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING"}
+
+
+def _ga4_reason_sql() -> str:
+    """Why an exported row is unusable (NULL when it is fine). The export is typed, so unlike
+    the local files only missing fields and a wrong day can occur."""
+    checks = []
+    for name in GA4_REQUIRED_FIELDS:
+        empty = " or {0} = ''" if GA4_EVENT_SCHEMA[name] == "VARCHAR" else ""
+        checks.append(f"when {name} is null{empty.format(name)} then 'missing {name}'")
+    checks.append(
+        "when event_date <> format_date('%Y%m%d', export_date) "
+        "then concat('event_date ', event_date, ' is not the export day')"
+    )
+    return "case " + " ".join(checks) + " end"
+
+
+def ga4_stage_sql(stage: str, export: BigQueryGA4Export, tables: dict[date, str]) -> str:
+    """The window's export rows with a reason (NULL when usable) and a fingerprint for exact
+    duplicates. Literal `_table_suffix` lists let BigQuery read only those days' tables."""
+    selects = []
+    for prefix in ("events_", "events_intraday_"):
+        suffixes = [
+            f"'{day:%Y%m%d}'" for day, name in tables.items() if name == f"{prefix}{day:%Y%m%d}"
+        ]
+        if suffixes:
+            selects.append(
+                f"select {_GA4_COLUMNS}, parse_date('%Y%m%d', _table_suffix) as export_date, "
+                f"concat('{prefix}', _table_suffix) as source_table "
+                f"from `{export.project}.{export.dataset}.{prefix}*` "
+                f"where _table_suffix in ({', '.join(suffixes)})"
+            )
+    union = "\n        union all\n        ".join(selects)
+    return f"""create or replace table `{stage}`
+    {_STAGE_OPTIONS} as
+    with exported as (
+        {union}
+    ), judged as (
+        select *, {_ga4_reason_sql()} as reason from exported
+    )
+    select *,
+        farm_fingerprint(to_json_string(struct({_GA4_COLUMNS}))) as row_fingerprint,
+        if(reason is null, null, left(to_json_string(struct({_GA4_COLUMNS})), 100000))
+            as raw_record
+    from judged"""
+
+
+def ga4_replace_sql(events: str, quarantine: str, stage: str) -> str:
+    """Replace the window (@first_day..@last_day) of events and quarantine in one transaction."""
+    return f"""create table if not exists `{events}`
+    partition by export_date
+    cluster by event_name, user_pseudo_id
+    as select {_GA4_COLUMNS}, export_date, current_timestamp() as _loaded_at
+    from `{stage}` where false;
+    create table if not exists `{quarantine}` (
+        export_date date, source_file string, line_number int64, reason string,
+        raw_record string, _loaded_at timestamp)
+    partition by export_date;
+    begin transaction;
+    delete from `{events}` where export_date between @first_day and @last_day;
+    insert into `{events}` ({_GA4_COLUMNS}, export_date, _loaded_at)
+    select {_GA4_COLUMNS}, export_date, current_timestamp()
+    from `{stage}`
+    where reason is null
+    qualify row_number() over (partition by export_date, row_fingerprint) = 1;
+    delete from `{quarantine}` where export_date between @first_day and @last_day;
+    insert into `{quarantine}`
+    select export_date, source_table, null, reason, raw_record, current_timestamp()
+    from `{stage}` where reason is not null;
+    commit transaction;"""
+
+
+def _ga4_stats_sql(stage: str) -> str:
+    return f"""select export_date, count(*) as lines, countif(reason is null) as usable,
+        count(distinct if(reason is null, row_fingerprint, null)) as events
+    from `{stage}` group by export_date order by export_date"""
+
+
+def _ga4_schema_sql(stage: str) -> str:
+    """Event names and parameter value types, for the schema-drift check."""
+    return f"""select concat('event:', event_name) as name, 'event' as kinds
+    from `{stage}` where reason is null group by event_name
+    union all
+    select concat('param:', key), string_agg(distinct kind, '|' order by kind)
+    from (
+        select p.key,
+            case when p.value.string_value is not null then 'string'
+                 when p.value.int_value is not null then 'int'
+                 when coalesce(p.value.double_value, p.value.float_value) is not null
+                     then 'double'
+                 else 'null' end as kind
+        from `{stage}`, unnest(event_params) as p
+        where reason is null
+    )
+    group by key"""
+
+
+def firestore_apply_sql(
+    changelog: str, quarantine: str, incoming: str, present: str, full_read: bool
+) -> str:
+    """The DuckDB warehouse's change detection in BigQuery, in one transaction; the script's
+    last statement returns the change counts by operation."""
+    quarantine_scope = (
+        "true"  # a full read speaks for every record
+        if full_read
+        else f"record_ref in (select record_ref from `{incoming}` where error is not null)"
+    )
+    return f"""declare loaded_at timestamp default current_timestamp();
+    create table if not exists `{changelog}` (
+        timestamp timestamp, event_id string, document_name string, operation string,
+        data string, old_data string, document_id string, _loaded_at timestamp)
+    partition by date(_loaded_at)
+    cluster by document_name;
+    create table if not exists `{quarantine}` (
+        record_ref string, reason string, raw_record string, _loaded_at timestamp);
+    begin transaction;
+    create temp table latest as
+    select * from `{changelog}`
+    where true
+    qualify row_number() over (
+        partition by document_name order by _loaded_at desc, timestamp desc) = 1;
+    create temp table changes as
+    with incoming_documents as (
+        select * from `{incoming}`
+        where error is null
+        qualify row_number() over (partition by document_name order by record_ref) = 1
+    )
+    select coalesce(i.updated_at, loaded_at) as timestamp, generate_uuid() as event_id,
+        i.document_name,
+        case when l.document_name is null
+                 then if((select count(*) = 0 from latest), 'IMPORT', 'CREATE')
+             when l.operation = 'DELETE' then 'CREATE'
+             else 'UPDATE' end as operation,
+        i.data, if(l.operation <> 'DELETE', l.data, null) as old_data, i.document_id,
+        loaded_at as _loaded_at
+    from incoming_documents as i
+    left join latest as l using (document_name)
+    where l.document_name is null or l.operation = 'DELETE' or l.data <> i.data
+    union all
+    select loaded_at, generate_uuid(), l.document_name, 'DELETE', null, l.data, l.document_id,
+        loaded_at
+    from latest as l
+    where l.operation <> 'DELETE'
+      and l.document_name not in (
+          select document_name from `{present}` where document_name is not null);
+    insert into `{changelog}` select * from changes;
+    delete from `{quarantine}` where {quarantine_scope};
+    insert into `{quarantine}`
+    select record_ref, error, raw, loaded_at from `{incoming}` where error is not null;
+    commit transaction;
+    select operation, count(*) as changes from changes group by operation;"""
+
+
+def _firestore_stats_sql(changelog: str, incoming: str) -> str:
+    return f"""select
+        (select count(*) from `{incoming}` where error is null) as documents_read,
+        (select count(*) from (
+            select operation from `{changelog}`
+            where true
+            qualify row_number() over (
+                partition by document_name order by _loaded_at desc, timestamp desc) = 1
+        ) where operation <> 'DELETE') as live_documents"""
+
+
+def _firestore_schema_sql(incoming: str) -> str:
+    return f"""select key, string_agg(distinct kind, '|' order by kind)
+    from (
+        select key, json_type(parse_json(data)[key]) as kind
+        from `{incoming}`, unnest(json_keys(parse_json(data), 1)) as key
+        where error is null
+    )
+    group by key"""
+
+
+def _bigquery_schema(schema: pa.Schema) -> list[bigquery.SchemaField]:
+    return [
+        bigquery.SchemaField(f.name, "TIMESTAMP" if pa.types.is_timestamp(f.type) else "STRING")
+        for f in schema
+    ]
+
+
+def query_parameter(value: object) -> bigquery.ScalarQueryParameter:
+    """A positional (`?`) parameter typed like DuckDB would take the Python value."""
+    if isinstance(value, datetime):
+        kind = "TIMESTAMP"
+    elif isinstance(value, date):
+        kind = "DATE"
+    else:
+        kind = _PARAMETER_TYPES[type(value)]
+    return bigquery.ScalarQueryParameter(None, kind, value)
+
+
+class BigQueryWarehouse(Warehouse):
+    """Raw tables go to datasets `raw_ga4` and `raw_firestore` of the project, next to the
+    datasets dbt builds (`staging`, `intermediate`, `marts`, `snapshots`)."""
+
+    bigquery: BigQueryResource
+    # Rows per Firestore load job: bounds the local spill file and the number of jobs alike.
+    rows_per_load: int = 1_000_000
+
+    @contextmanager
+    def _client(self) -> Iterator[bigquery.Client]:
+        with self.bigquery.get_client() as client:
+            yield client
+
+    def _table(self, name: str) -> str:
+        return f"{self.bigquery.project}.{name}"
+
+    def _ensure_dataset(self, client: bigquery.Client, dataset: str) -> None:
+        reference = bigquery.Dataset(self._table(dataset))
+        reference.location = self.bigquery.location
+        client.create_dataset(reference, exists_ok=True)
+
+    @staticmethod
+    def _run(client: bigquery.Client, sql: str, **named: object) -> list[tuple]:
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter(name, "DATE", value) for name, value in named.items()
+            ],
+            labels={"app": "calback"},
+        )
+        return [tuple(row.values()) for row in client.query(sql, job_config=config).result()]
+
+    @staticmethod
+    def _stage_name(dataset: str, what: str) -> str:
+        return f"{dataset}._stage_{what}_{uuid.uuid4().hex[:12]}"
+
+    # --- GA4 ---------------------------------------------------------------------------------
+    def load_ga4_window(
+        self, export: GA4Export, days: list[date], max_bad_share: float = 1.0
+    ) -> Ga4LoadStats:
+        if not isinstance(export, BigQueryGA4Export):
+            raise TypeError(f"The BigQuery warehouse loads the BigQuery GA4 export, not {export!r}")
+        events, quarantine = self._table("raw_ga4.events"), self._table("raw_ga4.events_quarantine")
+        stage = self._table(self._stage_name("raw_ga4", "events"))
+        with self._client() as client:
+            existing = {
+                t.table_id for t in client.list_tables(f"{export.project}.{export.dataset}")
+            }
+            tables = export.day_tables(days, existing)  # fails before touching anything
+            stats = Ga4LoadStats(files=[f"{export.dataset}.{name}" for name in tables.values()])
+            self._ensure_dataset(client, "raw_ga4")
+            try:
+                self._run(client, ga4_stage_sql(stage, export, tables))
+                for day, lines, usable, rows in self._run(client, _ga4_stats_sql(stage)):
+                    if lines and (lines - usable) / lines > max_bad_share:
+                        first_bad = self._run(
+                            client,
+                            f"select source_table, null, reason, left(raw_record, 160) "
+                            f"from `{stage}` where export_date = @day and reason is not null "
+                            "limit 1",
+                            day=day,
+                        )[0]
+                        raise_corrupt_export(day, lines, lines - usable, max_bad_share, first_bad)
+                    stats.source_lines += lines
+                    stats.rows += rows
+                    stats.duplicates += usable - rows
+                    stats.rows_by_day[day.isoformat()] = rows
+                for reason, count in self._run(
+                    client,
+                    f"select split(reason, ':')[offset(0)], count(*) from `{stage}` "
+                    "where reason is not null group by 1",
+                ):
+                    stats.quarantined[reason] += count
+                stats.schema = {
+                    f"field:{field.name}": field.field_type.lower()
+                    for field in client.get_table(stage).schema
+                    if field.name in GA4_EVENT_SCHEMA
+                } | dict(self._run(client, _ga4_schema_sql(stage)))
+                self._run(
+                    client,
+                    ga4_replace_sql(events, quarantine, stage),
+                    first_day=min(days),
+                    last_day=max(days),
+                )
+            finally:
+                client.delete_table(stage, not_found_ok=True)
+        return stats
+
+    # --- Firestore ---------------------------------------------------------------------------
+    def firestore_watermark(self, table: str) -> datetime | None:
+        changelog = self._table(f"raw_firestore.{table}_raw_changelog")
+        with self._client() as client:
+            try:
+                client.get_table(changelog)
+            except NotFound:
+                return None
+            return self._run(
+                client, f"select max(timestamp) from `{changelog}` where operation <> 'DELETE'"
+            )[0][0]
+
+    def apply_firestore_read(
+        self,
+        table: str,
+        pages: Iterable[pa.RecordBatch],
+        present_names: Iterable[pa.RecordBatch] | None = None,
+    ) -> FirestoreLoadStats:
+        changelog = self._table(f"raw_firestore.{table}_raw_changelog")
+        quarantine = self._table(f"raw_firestore.{table}_quarantine")
+        incoming = self._table(self._stage_name("raw_firestore", table))
+        present = incoming
+        stats = FirestoreLoadStats()
+        with self._client() as client:
+            self._ensure_dataset(client, "raw_firestore")
+            try:
+                self._load_pages(client, incoming, PAGE_SCHEMA, pages)
+                if present_names is not None:
+                    present = self._table(self._stage_name("raw_firestore", f"{table}_present"))
+                    names = pa.schema(
+                        [PAGE_SCHEMA.field("document_name"), PAGE_SCHEMA.field("error")]
+                    )
+                    self._load_pages(
+                        client, present, names, (p.select(names.names) for p in present_names)
+                    )
+                apply = firestore_apply_sql(
+                    changelog, quarantine, incoming, present, full_read=present_names is None
+                )
+                stats.changes.update(dict(self._run(client, apply)))
+                stats.documents_read, stats.live_documents = self._run(
+                    client, _firestore_stats_sql(changelog, incoming)
+                )[0]
+                for reason, count in self._run(
+                    client,
+                    f"select split(error, ':')[offset(0)], count(*) from `{incoming}` "
+                    "where error is not null group by 1",
+                ):
+                    stats.quarantined[reason] += count
+                stats.schema = dict(self._run(client, _firestore_schema_sql(incoming)))
+            finally:
+                for stage in {incoming, present}:
+                    client.delete_table(stage, not_found_ok=True)
+        return stats
+
+    def _load_pages(
+        self,
+        client: bigquery.Client,
+        stage: str,
+        schema: pa.Schema,
+        pages: Iterable[pa.RecordBatch],
+    ) -> None:
+        """Stream pages into `stage` through Parquet spill files, one load job per
+        `rows_per_load` rows: memory holds one page, BigQuery sees a few large loads."""
+        table = bigquery.Table(stage, schema=_bigquery_schema(schema))
+        table.expires = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+        client.create_table(table, exists_ok=False)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            schema=table.schema,
+        )
+        pages = iter(pages)
+        while True:
+            with tempfile.TemporaryFile() as spill:
+                rows = 0
+                with pq.ParquetWriter(spill, schema) as writer:
+                    for page in pages:
+                        writer.write_batch(page)
+                        rows += page.num_rows
+                        if rows >= self.rows_per_load:
+                            break
+                if not rows:
+                    return
+                spill.seek(0)
+                client.load_table_from_file(spill, stage, job_config=config).result()
+
+    # --- reads ---------------------------------------------------------------------------------
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        config = bigquery.QueryJobConfig(
+            query_parameters=[query_parameter(value) for value in parameters or []]
+        )
+        with self._client() as client:
+            return [tuple(row.values()) for row in client.query(sql, job_config=config).result()]
+
+    def query_frame(self, sql: str) -> pd.DataFrame:
+        with self._client() as client:
+            return client.query(sql).result().to_arrow().to_pandas()
+
+    def replace_table(self, table: str, frame: pd.DataFrame) -> int:
+        config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+        with self._client() as client:
+            self._ensure_dataset(client, table.split(".")[0])
+            # One load job with WRITE_TRUNCATE swaps the table's contents atomically.
+            client.load_table_from_dataframe(frame, self._table(table), job_config=config).result()
+        return len(frame)

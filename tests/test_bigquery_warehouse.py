@@ -1,0 +1,233 @@
+"""The BigQuery warehouse: the exact jobs it submits, and what they do, run by a DuckDB-backed
+stand-in for the BigQuery client (tests/fake_bigquery.py). The DuckDB warehouse, tested against
+the source files elsewhere, is the reference: both must land the same raw tables."""
+
+import json
+import shutil
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+import sqlglot
+from conftest import START
+from dagster_gcp import BigQueryResource
+from fake_bigquery import DuckDBBackedBigQuery
+from google.cloud import bigquery
+
+from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
+from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
+from calback_platform.resources.firestore_source import LocalFirestoreExport
+from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Export
+
+PROJECT = "calback-test"
+DAYS = [START + timedelta(days=n) for n in range(3)]
+GA4_COLUMNS = "* exclude (export_date, _loaded_at)"
+
+
+@pytest.fixture
+def fake(monkeypatch) -> DuckDBBackedBigQuery:
+    client = DuckDBBackedBigQuery(PROJECT)
+
+    @contextmanager
+    def get_client(self):
+        yield client
+
+    monkeypatch.setattr(BigQueryResource, "get_client", get_client)
+    return client
+
+
+def warehouse(**overrides) -> BigQueryWarehouse:
+    resource = BigQueryResource(project=PROJECT, location="asia-northeast3")
+    return BigQueryWarehouse(bigquery=resource, **overrides)
+
+
+@pytest.fixture
+def reference(demo_dir, tmp_path) -> DuckDBWarehouse:
+    local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
+    local.load_ga4_window(LocalGA4Export(source_dir=str(demo_dir)), DAYS)
+    return local
+
+
+def export_to_fake(fake: DuckDBBackedBigQuery, reference: DuckDBWarehouse, bad_rows: int = 0):
+    """GA4's export tables as BigQuery would hold them: the reference's rows per day, each day
+    with every row twice over for its first 5 (exact duplicates) and `bad_rows` rows without a
+    user_pseudo_id, as consent-mode pings arrive."""
+    fake.con.execute("create schema analytics_1")
+    for day in DAYS:
+        fake.con.register(
+            "rows",
+            reference.query_frame(
+                f"select {GA4_COLUMNS} from raw_ga4.events where export_date = '{day}'"
+            ),
+        )
+        name = f"analytics_1.events_{day:%Y%m%d}"
+        fake.con.execute(f"create table {name} as select * from rows")
+        fake.con.execute(f"insert into {name} select * from rows order by all limit 5")
+        fake.con.execute(
+            f"insert into {name} select * replace (null as user_pseudo_id) "
+            f"from rows order by all limit {bad_rows}"
+        )
+
+
+def fake_table(fake, sql: str) -> list[tuple]:
+    return fake.con.execute(sql).fetchall()
+
+
+def test_ga4_window_lands_what_the_local_load_lands_in_one_transaction(fake, reference):
+    export_to_fake(fake, reference, bad_rows=2)
+    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
+    stats = warehouse().load_ga4_window(export, DAYS)
+
+    expected = reference.query(f"select {GA4_COLUMNS} from raw_ga4.events order by all")
+    landed = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
+    assert len(landed) == len(expected) > 1000
+    assert landed == expected
+    assert stats.rows == len(expected)
+    assert stats.duplicates == 5 * len(DAYS)
+    assert dict(stats.quarantined) == {"missing user_pseudo_id": 2 * len(DAYS)}
+    assert fake_table(
+        fake, "select count(*) from raw_ga4.events_quarantine where raw_record is not null"
+    ) == [(2 * len(DAYS),)]
+    assert stats.schema["event:session_start"] == "event"
+    assert stats.schema["param:ga_session_id"] == "int"
+
+    # The jobs: stage by a query over only the window's shards, measure, then one transaction.
+    queries = [job.sql for job in fake.jobs]
+    stage, *_, replace = queries
+    suffixes = ", ".join(f"'{day:%Y%m%d}'" for day in DAYS)
+    assert f"`{PROJECT}.analytics_1.events_*` where _table_suffix in ({suffixes})" in stage
+    assert "events_intraday_*" not in stage
+    assert fake.jobs[-1].parameters == {"first_day": DAYS[0], "last_day": DAYS[-1]}
+    statements = [type(s).__name__ for s in sqlglot.parse(replace, read="bigquery")]
+    assert statements == [
+        "Create", "Create", "Transaction", "Delete", "Insert", "Delete", "Insert", "Commit"
+    ]  # fmt: skip
+    for delete in sqlglot.parse(replace, read="bigquery")[3:7:2]:
+        assert "export_date BETWEEN @first_day AND @last_day" in delete.sql(dialect="bigquery")
+    assert "partition by export_date" in replace
+    assert all(not name.startswith("raw_ga4._stage") for name in _tables(fake))
+    assert ("delete_table", stage.split("`")[1]) in fake.calls
+
+
+def test_ga4_rerun_replaces_the_same_rows_and_intraday_fills_a_missing_day(fake, reference):
+    export_to_fake(fake, reference)
+    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
+    warehouse().load_ga4_window(export, DAYS)
+    first = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
+    # GA4 has not finished the last day yet: only its intraday table exists.
+    last = f"{DAYS[-1]:%Y%m%d}"
+    fake.con.execute(f"alter table analytics_1.events_{last} rename to events_intraday_{last}")
+    warehouse().load_ga4_window(export, DAYS)
+    again = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
+    assert again == first
+    stage = next(job.sql for job in reversed(fake.jobs) if job.sql.startswith("create or replace"))
+    assert f"events_intraday_*` where _table_suffix in ('{last}')" in stage
+
+
+def test_ga4_corrupt_day_and_missing_day_replace_nothing(fake, reference):
+    export_to_fake(fake, reference)
+    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
+    warehouse().load_ga4_window(export, DAYS)
+    before = fake_table(fake, "select count(*) from raw_ga4.events")
+    fake.con.execute(
+        f"update analytics_1.events_{DAYS[1]:%Y%m%d} set event_name = null "
+        "where event_timestamp % 2 = 0"
+    )
+    jobs = len(fake.jobs)
+    with pytest.raises(dg.Failure, match=r"looks corrupt: \d+ of \d+ lines"):
+        warehouse().load_ga4_window(export, DAYS, max_bad_share=0.2)
+    assert not any("begin transaction" in job.sql for job in fake.jobs[jobs:])
+    assert fake_table(fake, "select count(*) from raw_ga4.events") == before
+    assert all(not name.startswith("_stage") for name in _tables(fake))
+
+    jobs = len(fake.jobs)
+    with pytest.raises(dg.Failure, match="has not arrived: no events_20240310"):
+        warehouse().load_ga4_window(export, [date(2024, 3, 10)])
+    assert len(fake.jobs) == jobs  # nothing was submitted
+
+
+def _tables(fake) -> list[str]:
+    return [
+        name for (name,) in fake.con.execute("select table_name from duckdb_tables()").fetchall()
+    ]
+
+
+CHANGELOG_COLUMNS = "document_name, operation, data, old_data, document_id"
+
+
+def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog(
+    fake, demo_dir, tmp_path
+):
+    source = tmp_path / "source"
+    shutil.copytree(demo_dir / "firestore", source / "firestore")
+    firestore = LocalFirestoreExport(source_dir=str(source), page_size=20)
+    local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
+    cloud = warehouse(rows_per_load=50)
+    collection, table = "meetingsCollection", "meetings"
+
+    def both(incremental: bool):
+        results = []
+        for target in (local, cloud):
+            watermark = target.firestore_watermark(table) if incremental else None
+            pages = firestore.read_pages(collection, updated_after=watermark)
+            names = firestore.read_document_names(collection) if incremental else None
+            results.append(target.apply_firestore_read(table, pages, present_names=names))
+        return results
+
+    local_stats, cloud_stats = both(incremental=False)
+    documents = cloud_stats.documents_read
+    loads = [job for job in fake.jobs if job.kind == "load"]
+    assert [job.rows_loaded for job in loads[:-1]] == [60] * (len(loads) - 1)  # 3 pages a load
+    assert sum(job.rows_loaded for job in loads) > documents > 150
+    assert all(job.config.source_format == "PARQUET" for job in loads)
+    assert cloud_stats.changes == local_stats.changes == {"IMPORT": documents}
+    assert cloud_stats.live_documents == local_stats.live_documents == documents
+    assert dict(cloud_stats.quarantined) == dict(local_stats.quarantined)
+    assert cloud_stats.schema["participantUids"].lower() == "array"
+
+    # A change, a delete and a new document; then the incremental read with its keys-only read.
+    path = source / "firestore" / f"{collection}.jsonl"
+    lines = path.read_text().splitlines()
+    changed = json.loads(lines[0])
+    changed["data"]["status"] = "cancelled"
+    changed["data"]["updatedAt"]["_seconds"] += 365 * 86400  # after the watermark
+    lines[0] = json.dumps(changed)
+    del lines[1]
+    path.write_text("\n".join(lines) + "\n")
+    local_stats, cloud_stats = both(incremental=True)
+    assert cloud_stats.changes == local_stats.changes
+    assert cloud_stats.changes == {"UPDATE": 1, "DELETE": 1}
+
+    query = f"select {CHANGELOG_COLUMNS} from raw_firestore.meetings_raw_changelog order by all"
+    assert fake_table(fake, query) == local.query(query)
+    quarantine = "select record_ref, reason, raw_record from raw_firestore.meetings_quarantine"
+    assert sorted(fake_table(fake, quarantine)) == sorted(local.query(quarantine))
+    script = next(job.sql for job in fake.jobs if job.sql and "begin transaction" in job.sql)
+    assert [type(s).__name__ for s in sqlglot.parse(script, read="bigquery")][:5] == [
+        "Declare", "Create", "Create", "Transaction", "Create"
+    ]  # fmt: skip
+    assert all(not name.startswith("_stage") for name in _tables(fake))
+
+
+def test_reads_and_table_replacement(fake):
+    cloud = warehouse()
+    import pandas as pd
+
+    frame = pd.DataFrame({"experiment_id": ["exp_a", "exp_b"], "users": [10, 20]})
+    assert cloud.replace_table("marts.ab_test_results", frame) == 2
+    load = fake.jobs[-1]
+    assert load.destination == f"{PROJECT}.marts.ab_test_results"
+    assert load.config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+    assert ("create_dataset", "marts", "asia-northeast3") in fake.calls
+    rows = cloud.query(
+        "select experiment_id from marts.ab_test_results where users > ? and experiment_id <> ?",
+        [15, "exp_c"],
+    )
+    assert rows == [("exp_b",)]
+    kinds = [p.type_ for p in fake.jobs[-1].config.query_parameters]
+    assert kinds == ["INT64", "STRING"]
+    assert cloud.query_frame("select sum(users) as total from marts.ab_test_results")[
+        "total"
+    ].tolist() == [30]
+    assert cloud.firestore_watermark("users") is None
