@@ -1,5 +1,6 @@
 """The dbt project compiles for BigQuery offline, and every model parses as BigQuery SQL."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ WINDOW = '{"min_date": "2024-03-02", "max_date": "2024-03-05"}'
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> dict[str, str]:
+def compiled_target(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("bigquery")
     subprocess.run(
         [
@@ -37,8 +38,18 @@ def compiled(tmp_path_factory) -> dict[str, str]:
         capture_output=True,
         timeout=300,
     )
-    models = Path(target, "compiled", "calback", "models")
+    return target
+
+
+@pytest.fixture(scope="module")
+def compiled(compiled_target: Path) -> dict[str, str]:
+    models = compiled_target / "compiled" / "calback" / "models"
     return {path.stem: path.read_text() for path in models.rglob("*.sql")}
+
+
+@pytest.fixture(scope="module")
+def compiled_manifest(compiled_target: Path) -> dict:
+    return json.loads((compiled_target / "manifest.json").read_text())
 
 
 def test_every_model_parses_as_bigquery(compiled):
@@ -61,3 +72,17 @@ def test_incremental_models_filter_on_their_partition_window(compiled, model, co
     conditions = {where.sql(dialect="bigquery") for where in tree.find_all(sqlglot.exp.Where)}
     window = f"{column} >= CAST('2024-03-02' AS DATE) AND {column} < CAST('2024-03-05' AS DATE)"
     assert any(window in condition for condition in conditions), conditions
+
+
+def test_incremental_models_overwrite_exactly_the_window_days(compiled_manifest):
+    nodes = {node["name"]: node for node in compiled_manifest["nodes"].values()}
+    for model in ("fct_events", "fct_sessions"):
+        config = nodes[model]["config"]
+        assert config["incremental_strategy"] == "insert_overwrite"
+        assert config["partition_by"]["data_type"] == "date"
+        # Static partitions: BigQuery replaces these days, found without scanning the new rows.
+        assert config["partitions"] == [
+            "date('2024-03-02')",
+            "date('2024-03-03')",
+            "date('2024-03-04')",
+        ]

@@ -45,3 +45,24 @@
 {% macro bigquery__window_partition_by(column) -%}
     {{ return({'field': column, 'data_type': 'date', 'granularity': 'day'}) }}
 {%- endmacro %}
+
+{#- The window's days as BigQuery's static `partitions` for insert_overwrite, so a run replaces
+    exactly those days without first scanning the new rows for their dates (cheaper, and a day
+    with no new rows is still emptied). A window longer than ten years is left dynamic. -#}
+{% macro window_partitions() -%}
+    {{ return(adapter.dispatch('window_partitions', 'calback')()) }}
+{%- endmacro %}
+{% macro default__window_partitions() -%}
+    {{ return(none) }}
+{%- endmacro %}
+{% macro bigquery__window_partitions() -%}
+    {%- set start = modules.datetime.date.fromisoformat(var('min_date')) -%}
+    {%- set days = (modules.datetime.date.fromisoformat(var('max_date')) - start).days -%}
+    {%- if days > 3660 -%}{{ return(none) }}{%- endif -%}
+    {%- set partitions = [] -%}
+    {%- for offset in range(days) -%}
+        {%- set day = start + modules.datetime.timedelta(days=offset) -%}
+        {%- do partitions.append("date('" ~ day.isoformat() ~ "')") -%}
+    {%- endfor -%}
+    {{ return(partitions) }}
+{%- endmacro %}

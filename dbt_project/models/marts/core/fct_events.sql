@@ -3,6 +3,7 @@
     incremental_strategy=window_incremental_strategy(),
     meta={'window_column': 'event_date'},
     partition_by=window_partition_by('event_date'),
+    partitions=window_partitions(),
     cluster_by=['event_name', 'user_pseudo_id'],
     on_schema_change='append_new_columns',
 ) }}

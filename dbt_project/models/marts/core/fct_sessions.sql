@@ -3,6 +3,7 @@
     incremental_strategy=window_incremental_strategy(),
     meta={'window_column': 'session_date'},
     partition_by=window_partition_by('session_date'),
+    partitions=window_partitions(),
     cluster_by=['user_pseudo_id'],
     on_schema_change='append_new_columns',
 ) }}
