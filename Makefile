@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo-data dev test lint
+.PHONY: install demo-data dev test test-servers lint
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,11 @@ dev: install demo-data
 	$(BIN)/calback prepare-dbt
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: install
+# The real servers the tests talk to on loopback: PostgreSQL and the Firestore emulator.
+test-servers:
+	tests/servers/prepare.sh
+
+test: install test-servers
 	$(BIN)/pytest -n 2
 
 lint: install

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from dagster_gcp import BigQueryResource
 
 from calback_platform.assets.ab_tests import build_ab_test_results_asset
 from calback_platform.assets.dbt import (
@@ -22,10 +23,13 @@ from calback_platform.checks.freshness import (
     build_freshness_sensor,
     mart_freshness_hours,
 )
+from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
 from calback_platform.partitions import daily_partitions
+from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
+from calback_platform.resources.firebase_firestore import FirebaseFirestore
 from calback_platform.resources.firestore_source import LocalFirestoreExport
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Export
 from calback_platform.resources.slack import SlackNotifier
 from calback_platform.schedules import build_daily_schedule
 from calback_platform.sensors.alerts import build_alert_sensors, build_missed_run_sensor
@@ -37,15 +41,25 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 def build_resources(settings: Settings) -> dict:
-    if not settings.is_local:
-        raise dg.DagsterInvariantViolationError(
-            "CALBACK_ENV=prod needs the BigQuery warehouse and firebase-admin source (issue 5)."
+    """Locally the demo export and DuckDB; in prod Firestore, the GA4 export and BigQuery."""
+    if settings.is_local:
+        source_dir = str(settings.source_dir)
+        warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
+        firestore = LocalFirestoreExport(source_dir=source_dir)
+        ga4_export = LocalGA4Export(source_dir=source_dir)
+    else:
+        bigquery = BigQueryResource(
+            project=settings.gcp_project, location=settings.bigquery_location
         )
-    source_dir = str(settings.source_dir)
+        warehouse = BigQueryWarehouse(bigquery=bigquery)
+        firestore = FirebaseFirestore(project_id=settings.firebase_project_id)
+        ga4_export = BigQueryGA4Export(
+            project=settings.ga4_export_project, dataset=settings.ga4_export_dataset
+        )
     return {
-        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
-        "firestore": LocalFirestoreExport(source_dir=source_dir),
-        "ga4_export": LocalGA4Export(source_dir=source_dir),
+        "warehouse": warehouse,
+        "firestore": firestore,
+        "ga4_export": ga4_export,
         "slack": SlackNotifier(
             webhook_url=settings.slack_webhook_url,
             bot_token=settings.slack_bot_token,
@@ -81,11 +95,12 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         description="Every asset: Firestore and GA4 into the warehouse, then all dbt models.",
     )
     schedule = build_daily_schedule(everything, partitions_def, running=not settings.is_local)
+    cleanup = build_cleanup_job(keep_days=settings.keep_history_days)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything],
-        schedules=[schedule],
+        jobs=[everything, cleanup],
+        schedules=[schedule, build_cleanup_schedule(cleanup, running=not settings.is_local)],
         sensors=[
             *build_alert_sensors(settings.webserver_url),
             build_freshness_sensor(freshness),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,6 +19,23 @@ class SettingsError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
 
+# What prod needs (DESIGN section 3), each with the shape a valid value has.
+_GCP_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+PROD_VARIABLES = {
+    "GOOGLE_CLOUD_PROJECT": (_GCP_PROJECT, "a GCP project id"),
+    "BIGQUERY_DATASET": (r"\w{1,1024}", "a BigQuery dataset name (letters, digits, _)"),
+    "BIGQUERY_LOCATION": (
+        r"[A-Za-z]+(-[a-z]+\d*)?",
+        "a BigQuery location such as US or asia-northeast3",
+    ),
+    "GA4_EXPORT_DATASET": (
+        rf"({_GCP_PROJECT}\.)?analytics_\d+",
+        "the GA4 export dataset, analytics_<property id> (optionally <project>.analytics_<id>)",
+    ),
+    "FIREBASE_PROJECT_ID": (_GCP_PROJECT, "a Firebase (GCP) project id"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -28,19 +45,23 @@ class Settings:
     # Exclusive end of the daily partitions; None means "up to today".
     end_date: date | None
     webserver_url: str
-    slack_webhook_url: str | None
-    slack_bot_token: str | None
+    # Secrets stay out of the settings' repr, so a logged Settings shows no token.
+    slack_webhook_url: str | None = field(repr=False)
+    slack_bot_token: str | None = field(repr=False)
     slack_channel: str | None
     slack_api_base_url: str | None
     gcp_project: str | None
     bigquery_dataset: str | None
     bigquery_location: str | None
+    ga4_export_project: str | None
     ga4_export_dataset: str | None
     firebase_project_id: str | None
     # Asia/Seoul hours: yesterday's GA4 export must have landed by the first, the daily run
     # must have succeeded by the second.
     ga4_arrival_hour: int = 9
     daily_run_deadline_hour: int = 6
+    # Dagster run and event-log history older than this is deleted by the clean-up job.
+    keep_history_days: int = 90
 
     @property
     def is_local(self) -> bool:
@@ -81,6 +102,36 @@ def _hour(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _check_prod(environ: Mapping[str, str]) -> None:
+    """Every prod variable at once, so one start-up names all that is missing or malformed."""
+    problems = []
+    for name, (pattern, meaning) in PROD_VARIABLES.items():
+        value = environ.get(name)
+        if not value:
+            problems.append(f"{name} is not set: expected {meaning}")
+        elif not re.fullmatch(pattern, value):
+            problems.append(f"{name}={value!r} is not {meaning}")
+    credentials = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if credentials and not Path(credentials).is_file():
+        problems.append(f"GOOGLE_APPLICATION_CREDENTIALS={credentials!r} is not a file")
+    if not environ.get("SLACK_WEBHOOK_URL") and not environ.get("SLACK_BOT_TOKEN"):
+        problems.append(
+            "SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN + SLACK_CHANNEL must be set in prod: "
+            "failures are reported to Slack"
+        )
+    if problems:
+        raise SettingsError("CALBACK_ENV=prod: " + "; ".join(problems))
+
+
+def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"{name}={value!r} is not a positive whole number")
+    return int(value)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("CALBACK_ENV", "local")
@@ -99,8 +150,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         covered = local_export_days(source_dir)
         start_date = start_date or (covered[0] if covered else DEMO_START_DATE)
         end_date = end_date or (covered[1] + timedelta(days=1) if covered else None)
-    elif start_date is None:
-        raise SettingsError("CALBACK_START_DATE must be set in prod (first daily partition)")
+    else:
+        _check_prod(environ)
+        if start_date is None:
+            raise SettingsError("CALBACK_START_DATE must be set in prod (first daily partition)")
+    if environ.get("SLACK_BOT_TOKEN") and not environ.get("SLACK_CHANNEL"):
+        raise SettingsError("SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: where to post?")
+    export_project, _, export_dataset = (environ.get("GA4_EXPORT_DATASET") or "").rpartition(".")
     return Settings(
         env=env,
         source_dir=source_dir,
@@ -115,8 +171,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gcp_project=environ.get("GOOGLE_CLOUD_PROJECT") or None,
         bigquery_dataset=environ.get("BIGQUERY_DATASET") or None,
         bigquery_location=environ.get("BIGQUERY_LOCATION") or None,
-        ga4_export_dataset=environ.get("GA4_EXPORT_DATASET") or None,
+        ga4_export_project=export_project or environ.get("GOOGLE_CLOUD_PROJECT") or None,
+        ga4_export_dataset=export_dataset or None,
         firebase_project_id=environ.get("FIREBASE_PROJECT_ID") or None,
         ga4_arrival_hour=_hour(environ, "CALBACK_GA4_ARRIVAL_HOUR", 9),
         daily_run_deadline_hour=_hour(environ, "CALBACK_DAILY_RUN_DEADLINE_HOUR", 6),
+        keep_history_days=_positive(environ, "CALBACK_KEEP_HISTORY_DAYS", 90),
     )

@@ -22,3 +22,54 @@ def test_explicit_dates_win_and_bad_values_name_the_variable(demo_dir):
         load_settings({"CALBACK_START_DATE": "March"})
     with pytest.raises(SettingsError, match="CALBACK_ENV"):
         load_settings({"CALBACK_ENV": "staging"})
+
+
+PROD = {
+    "CALBACK_ENV": "prod",
+    "CALBACK_START_DATE": "2024-01-01",
+    "GOOGLE_CLOUD_PROJECT": "calback-prod",
+    "BIGQUERY_DATASET": "calback",
+    "BIGQUERY_LOCATION": "asia-northeast3",
+    "GA4_EXPORT_DATASET": "analytics_327848427",
+    "FIREBASE_PROJECT_ID": "calback-app",
+    "SLACK_BOT_TOKEN": "xoxb-1-secret",
+    "SLACK_CHANNEL": "#data-alerts",
+}
+
+
+def test_prod_names_every_missing_or_malformed_variable_at_once():
+    environ = {**PROD, "GOOGLE_CLOUD_PROJECT": "Calback Prod", "GA4_EXPORT_DATASET": "events"}
+    del environ["FIREBASE_PROJECT_ID"]
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ)
+    message = str(error.value)
+    assert "GOOGLE_CLOUD_PROJECT='Calback Prod' is not a GCP project id" in message
+    assert "GA4_EXPORT_DATASET='events' is not the GA4 export dataset" in message
+    assert "FIREBASE_PROJECT_ID is not set" in message
+    assert "BIGQUERY_DATASET" not in message
+    with pytest.raises(SettingsError, match="SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN"):
+        load_settings({k: v for k, v in PROD.items() if not k.startswith("SLACK")})
+    with pytest.raises(SettingsError, match="GOOGLE_APPLICATION_CREDENTIALS='/nowhere.json'"):
+        load_settings({**PROD, "GOOGLE_APPLICATION_CREDENTIALS": "/nowhere.json"})
+
+
+def test_prod_selects_bigquery_firebase_and_the_prod_dbt_target():
+    from calback_platform.definitions import build_definitions
+    from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
+    from calback_platform.resources.firebase_firestore import FirebaseFirestore
+    from calback_platform.resources.ga4_source import BigQueryGA4Export
+
+    settings = load_settings({**PROD, "GA4_EXPORT_DATASET": "calback-ga.analytics_1"})
+    assert "xoxb" not in repr(settings)
+    resources = build_definitions(settings).resources
+    assert isinstance(resources["warehouse"], BigQueryWarehouse)
+    assert resources["warehouse"].bigquery.project == "calback-prod"
+    assert resources["warehouse"].bigquery.location == "asia-northeast3"
+    assert isinstance(resources["firestore"], FirebaseFirestore)
+    assert resources["firestore"].project_id == "calback-app"
+    assert isinstance(resources["ga4_export"], BigQueryGA4Export)
+    assert (resources["ga4_export"].project, resources["ga4_export"].dataset) == (
+        "calback-ga",
+        "analytics_1",
+    )
+    assert resources["dbt"].target == "prod"

@@ -103,6 +103,12 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
         "CALBACK_DUCKDB_PATH": str(settings.duckdb_path),
         "DBT_INDIRECT_SELECTION": "buildable",
     }
+    if not settings.is_local:
+        values |= {
+            "GOOGLE_CLOUD_PROJECT": settings.gcp_project,
+            "BIGQUERY_DATASET": settings.bigquery_dataset,
+            "BIGQUERY_LOCATION": settings.bigquery_location,
+        }
     if settings.is_local:
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)  # dbt-duckdb will not
     saved = {name: os.environ.get(name) for name in values}
