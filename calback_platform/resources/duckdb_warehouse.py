@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -23,16 +24,21 @@ from calback_platform.resources.warehouse import (
 )
 
 _GA4_EVENTS = "raw_ga4.events"
+# Days are staged in chunks of about this much export text, bounding the temp table.
+_GA4_CHUNK_BYTES = 256 * 1024 * 1024
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GA4_QUARANTINE = "raw_ga4.events_quarantine"
 
 
 # The shape of what was read, for schema-drift checks: JSON types of top-level fields, event
-# names, and the value types of event parameters.
+# names, and the value types of event parameters. The fields' types come from one multi-path
+# json_extract per line (parsing each line once, not once per key): `?` is the day's key list.
 _GA4_SCHEMA_SQL = """
-    with lines as (select line, r from ga4_day where reason is null),
+    with lines as (select line, r from ga4_window where reason is null),
     fields as (
-        select 'field:' || key as name, json_type(json_extract(line, '$."' || key || '"')) as kind
-        from (select line, unnest(json_keys(line)) as key from lines)
+        select 'field:' || unnest(?::varchar[]) as name,
+               unnest(list_transform(json_extract(line, {paths}), lambda v: json_type(v))) as kind
+        from lines
     ),
     events as (select distinct 'event:' || r.event_name as name, 'event' as kind from lines),
     params as (
@@ -46,6 +52,7 @@ _GA4_SCHEMA_SQL = """
     )
     select name, string_agg(distinct kind, '|' order by kind)
     from (select * from fields union all select * from events union all select * from params)
+    where kind is not null  -- a key the line does not have
     group by name
 """
 _FIRESTORE_SCHEMA_SQL = """
@@ -101,15 +108,24 @@ class DuckDBWarehouse(Warehouse):
                     f"delete from {table} where export_date >= ? and export_date < ?",
                     [min(days), max(days) + timedelta(days=1)],
                 )
-            for day, paths in files.items():
-                lines, bad = self._load_ga4_day(con, day, paths, structure, stats)
-                if lines and bad / lines > max_bad_share:
-                    first_bad = con.execute(
-                        "select source_file, line_number, reason, left(line, 160) from ga4_day "
-                        "where reason is not null order by source_file, line_number limit 1"
-                    ).fetchone()
-                    con.execute("rollback")  # the days already loaded stay as they were
-                    raise_corrupt_export(day, lines, bad, max_bad_share, first_bad)
+            for chunk in _ga4_chunks(files):
+                self._stage_ga4(con, chunk, structure)
+                for day, lines, usable in con.execute(
+                    "select export_date, count(*), count(*) filter (where reason is null) "
+                    "from ga4_window group by 1 order by 1"
+                ).fetchall():
+                    if lines and (lines - usable) / lines > max_bad_share:
+                        first_bad = con.execute(
+                            "select source_file, line_number, reason, left(line, 160) "
+                            "from ga4_window where export_date = ? and reason is not null "
+                            "order by source_file, line_number limit 1",
+                            [day],
+                        ).fetchone()
+                        con.execute("rollback")  # every day of the window stays as it was
+                        raise_corrupt_export(day, lines, lines - usable, max_bad_share, first_bad)
+                    stats.source_lines += lines
+                    stats.duplicates += usable  # less the rows kept, below
+                self._insert_ga4(con, stats)
             con.execute("commit")
         return stats
 
@@ -129,55 +145,71 @@ class DuckDBWarehouse(Warehouse):
         )
 
     @staticmethod
-    def _load_ga4_day(con, day: date, paths: list[Path], structure: str, stats: Ga4LoadStats):
+    def _stage_ga4(con, files: dict[date, list[Path]], structure: str) -> None:
+        """Every line of these days' files, numbered, parsed and judged, in one set-based pass."""
+        names = [(str(path), day) for day, paths in files.items() for path in paths]
+        con.execute("create or replace temp table ga4_files (filename varchar, export_date date)")
+        con.executemany("insert into ga4_files values (?, ?)", names)
         con.execute(
-            f"""create or replace temp table ga4_day as
-            with files as (
-                select filename, string_split(content, chr(10)) as lines
+            f"""create or replace temp table ga4_window as
+            with numbered as (
+                select filename as source_file, export_date,
+                       unnest(string_split(content, chr(10))) as line,
+                       generate_subscripts(string_split(content, chr(10)), 1) as line_number
                 from read_text(?)
-            ), numbered as (
-                select filename as source_file,
-                       unnest(lines) as line,
-                       generate_subscripts(lines, 1) as line_number
-                from files
+                join ga4_files using (filename)
             ), parsed as (
-                select source_file, line_number, line, ?::date as export_date,
+                select source_file, line_number, line, export_date,
                        case when json_valid(line) then json_transform(line, '{structure}') end as r
                 from numbered
                 where trim(line) <> ''
             )
             select *, {_ga4_reason_sql()} as reason from parsed""",
-            [[str(p) for p in paths], day],
+            [[name for name, _ in names]],
         )
+
+    @staticmethod
+    def _insert_ga4(con, stats: Ga4LoadStats) -> None:
+        """The staged days' usable rows, exact duplicates dropped, and their quarantine."""
+        now = con.execute("select get_current_timestamp()").fetchone()[0]
         con.execute(
             f"""insert into {_GA4_EVENTS}
-            select unnest(r), export_date, get_current_timestamp()
-            from (select distinct r, export_date from ga4_day where reason is null)"""
+            select unnest(r), export_date, ?
+            from (select distinct r, export_date from ga4_window where reason is null)""",
+            [now],
         )
         con.execute(
             f"""insert into {_GA4_QUARANTINE}
-            select export_date, source_file, line_number, reason, line, get_current_timestamp()
-            from ga4_day where reason is not null"""
+            select export_date, source_file, line_number, reason, line, ?
+            from ga4_window where reason is not null""",
+            [now],
         )
-        lines, valid, rows = con.execute(
-            """select count(*), count(*) filter (where reason is null),
-                      (select count(*) from (select distinct r from ga4_day where reason is null))
-               from ga4_day"""
-        ).fetchone()
+        for day, rows in con.execute(
+            f"""select export_date, count(*) from {_GA4_EVENTS}
+            where export_date in (select export_date from ga4_files) group by 1"""
+        ).fetchall():
+            stats.rows += rows
+            stats.duplicates -= rows
+            stats.rows_by_day[day.isoformat()] = rows
         for reason, count in con.execute(
-            "select split_part(reason, ':', 1), count(*) from ga4_day "
+            "select split_part(reason, ':', 1), count(*) from ga4_window "
             "where reason is not null group by 1"
         ).fetchall():
             stats.quarantined[reason] += count
-        stats.source_lines += lines
-        stats.rows += rows
-        stats.duplicates += valid - rows
-        stats.rows_by_day[day.isoformat()] = rows
-        for name, kind in con.execute(_GA4_SCHEMA_SQL).fetchall():
+        keys = [
+            key
+            for (key,) in con.execute(
+                "select distinct unnest(json_keys(line)) from ga4_window where reason is null"
+            ).fetchall()
+            if _PLAIN_KEY.fullmatch(key)  # a key that could not be a JSON path is not typed
+        ]
+        paths = ", ".join(f"'$.{key}'" for key in keys)
+        for name, kind in con.execute(
+            _GA4_SCHEMA_SQL.format(paths=f"[{paths}]" if keys else "[]::varchar[]"), [keys]
+        ).fetchall():
             stats.schema[name] = "|".join(
                 sorted({*stats.schema.get(name, "").split("|"), kind} - {""})
             )
-        return lines, lines - valid
 
     # --- Firestore ---------------------------------------------------------------------------
     def firestore_watermark(self, table: str) -> datetime | None:
@@ -324,6 +356,21 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"create or replace table {table} as select * from frame")
             con.execute("commit")
         return len(frame)
+
+
+def _ga4_chunks(files: dict[date, list[Path]]) -> Iterator[dict[date, list[Path]]]:
+    """Consecutive days whose files add up to about _GA4_CHUNK_BYTES (at least one day)."""
+    chunk: dict[date, list[Path]] = {}
+    size = 0
+    for day, paths in files.items():
+        day_size = sum(path.stat().st_size for path in paths)
+        if chunk and size + day_size > _GA4_CHUNK_BYTES:
+            yield chunk
+            chunk, size = {}, 0
+        chunk[day] = paths
+        size += day_size
+    if chunk:
+        yield chunk
 
 
 def _empty_page() -> str:
