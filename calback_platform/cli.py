@@ -1,4 +1,4 @@
-"""`calback` command line: generate demo data, prepare the dbt manifest."""
+"""`calback` command line: generate demo data, prepare the dbt manifest, check health."""
 
 from __future__ import annotations
 
@@ -45,6 +45,22 @@ def _prepare_dbt(_: argparse.Namespace) -> int:
     return 0
 
 
+def _health(args: argparse.Namespace) -> int:
+    from calback_platform.health import run_checks
+    from calback_platform.settings import load_settings
+
+    url = args.url or load_settings().webserver_url
+    results = run_checks(
+        url,
+        timeout=args.timeout,
+        max_age_hours=args.max_age_hours,
+        max_heartbeat_seconds=args.max_heartbeat_seconds,
+    )
+    for result in results:
+        print(result.line())
+    return 0 if all(result.ok for result in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calback", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +84,29 @@ def main(argv: list[str] | None = None) -> int:
 
     prep = commands.add_parser("prepare-dbt", help="parse the dbt project into its manifest")
     prep.set_defaults(run=_prepare_dbt)
+
+    health = commands.add_parser(
+        "health",
+        help="check the running platform for a monitor: one OK/FAIL line per check, "
+        "exit 1 if any fails",
+    )
+    health.add_argument(
+        "--url", help="webserver base URL, reached directly (default: DAGSTER_WEBSERVER_URL)"
+    )
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    health.add_argument(
+        "--max-age-hours",
+        type=float,
+        default=26.0,
+        help="fail when the daily schedule's last successful run ended longer ago than this",
+    )
+    health.add_argument(
+        "--max-heartbeat-seconds",
+        type=float,
+        default=600.0,
+        help="fail when a required daemon's last heartbeat (sent every ~30 s) is older than this",
+    )
+    health.set_defaults(run=_health)
 
     args = parser.parse_args(argv)
     return args.run(args)
