@@ -61,6 +61,26 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from calback_platform.benchmark import print_table, run_benchmarks
+
+    started = time.perf_counter()
+    figures = run_benchmarks(
+        Path(args.work_dir),
+        users=args.users,
+        days=args.days,
+        start=date.fromisoformat(args.start),
+        firestore_documents=args.firestore_documents,
+        only=set(args.only) if args.only else None,
+    )
+    print()
+    print_table(figures)
+    print(
+        f"\n{args.users:,} users x {args.days} days; {time.perf_counter() - started:.0f} s in all"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calback", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +127,22 @@ def main(argv: list[str] | None = None) -> int:
         help="fail when a required daemon's last heartbeat (sent every ~30 s) is older than this",
     )
     health.set_defaults(run=_health)
+
+    bench = commands.add_parser(
+        "bench", help="measure ingest, memory, backfill and load figures side by side"
+    )
+    bench.add_argument("--users", type=int, default=50_000)
+    bench.add_argument("--days", type=int, default=365)
+    bench.add_argument("--start", default="2024-03-01")
+    bench.add_argument("--firestore-documents", type=int, default=1_000_000)
+    bench.add_argument("--work-dir", default="data/bench", help="dataset and warehouses")
+    bench.add_argument(
+        "--only",
+        nargs="*",
+        choices=["ingest", "memory", "backfill", "rebuild", "load"],
+        help="run only these parts",
+    )
+    bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)
     return args.run(args)
