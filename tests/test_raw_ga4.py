@@ -102,3 +102,18 @@ def test_a_missing_export_day_fails_with_a_clear_error(platform, truth):
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error
     assert f"The GA4 export for {day} has not arrived" in failure.message
+
+
+def test_line_blocks_number_every_line_across_block_edges(tmp_path):
+    from calback_platform.resources.duckdb_ga4 import line_blocks
+
+    lines = ['{"a":1}', "", "  ", "x" * 50, '{"b":"é"}', "\r", "last without newline"]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    for block_bytes in (7, 16, 1 << 20):  # smaller than a line, a few lines, the whole file
+        rows = [row for block in line_blocks(path, block_bytes) for row in block.to_pylist()]
+        assert rows == [
+            {"line_number": n, "line": line} for n, line in enumerate(lines, start=1)
+        ], block_bytes
+    path.write_text("")
+    assert list(line_blocks(path)) == []

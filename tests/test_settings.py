@@ -49,7 +49,7 @@ def test_prod_names_every_missing_or_malformed_variable_at_once():
     assert "BIGQUERY_DATASET" not in message
     with pytest.raises(SettingsError, match="SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN"):
         load_settings({k: v for k, v in PROD.items() if k != "SLACK_CHANNEL"})
-    with pytest.raises(SettingsError, match="GOOGLE_APPLICATION_CREDENTIALS='/nowhere.json'"):
+    with pytest.raises(SettingsError, match=r"GOOGLE_APPLICATION_CREDENTIALS='/nowhere\.json'"):
         load_settings({**PROD, "GOOGLE_APPLICATION_CREDENTIALS": "/nowhere.json"})
 
 
