@@ -37,7 +37,7 @@ class DuckDBWarehouse(Warehouse):
     path: str
     # DuckDB would otherwise cache up to 80% of RAM; past this it spills to disk instead, so a
     # load's memory stays flat however large the collection or the window.
-    memory_limit: str = "256MB"
+    memory_limit: str = "192MB"
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
