@@ -93,8 +93,10 @@ class LocalFirestoreExport(FirestoreSource):
                 row = self._parse(line.rstrip("\r\n"), f"{path.name}:{number}", field)
                 # As Firestore's range filter does: a document without a usable updatedAt is
                 # only seen by full reads (a damaged record still goes to quarantine).
-                if updated_after and row["error"] is None and not (
-                    row["updated_at"] and row["updated_at"] >= updated_after
+                if (
+                    updated_after
+                    and row["error"] is None
+                    and not (row["updated_at"] and row["updated_at"] >= updated_after)
                 ):
                     continue
                 rows.append(row)
