@@ -40,6 +40,14 @@ from calback_platform.settings import Settings, load_settings
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
+def _secret(settings: Settings, name: str, value: str | None) -> str | None:
+    """In prod a secret stays an `EnvVar`, resolved only when a run or sensor uses it, so the
+    UI's resource pages show its variable's name, never its value."""
+    if value is None or settings.is_local:
+        return value
+    return dg.EnvVar(name)
+
+
 def build_resources(settings: Settings) -> dict:
     """Locally the demo export and DuckDB; in prod Firestore, the GA4 export and BigQuery."""
     if settings.is_local:
@@ -61,8 +69,8 @@ def build_resources(settings: Settings) -> dict:
         "firestore": firestore,
         "ga4_export": ga4_export,
         "slack": SlackNotifier(
-            webhook_url=settings.slack_webhook_url,
-            bot_token=settings.slack_bot_token,
+            webhook_url=_secret(settings, "SLACK_WEBHOOK_URL", settings.slack_webhook_url),
+            bot_token=_secret(settings, "SLACK_BOT_TOKEN", settings.slack_bot_token),
             channel=settings.slack_channel,
             api_base_url=settings.slack_api_base_url,
         ),

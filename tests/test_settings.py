@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import dagster as dg
 import pytest
 
 from calback_platform.settings import SettingsError, load_settings
@@ -73,3 +74,6 @@ def test_prod_selects_bigquery_firebase_and_the_prod_dbt_target():
         "analytics_1",
     )
     assert resources["dbt"].target == "prod"
+    # The Slack token is referenced by name, so the UI's resource page cannot show it.
+    assert resources["slack"].bot_token == dg.EnvVar("SLACK_BOT_TOKEN")
+    assert "xoxb" not in repr(resources["slack"])
