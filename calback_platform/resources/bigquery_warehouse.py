@@ -251,11 +251,13 @@ class BigQueryWarehouse(Warehouse):
         client.create_dataset(reference, exists_ok=True)
 
     @staticmethod
-    def _run(client: bigquery.Client, sql: str, **named: object) -> list[tuple]:
+    def _run(
+        client: bigquery.Client, sql: str, positional: Iterable = (), **dates: date
+    ) -> list[tuple]:
+        """A query job's rows: `positional` values fill `?`, `dates` fill `@name` as DATEs."""
         config = bigquery.QueryJobConfig(
-            query_parameters=[
-                bigquery.ScalarQueryParameter(name, "DATE", value) for name, value in named.items()
-            ],
+            query_parameters=[query_parameter(value) for value in positional]
+            + [bigquery.ScalarQueryParameter(name, "DATE", value) for name, value in dates.items()],
             labels={"app": "calback"},
         )
         return [tuple(row.values()) for row in client.query(sql, job_config=config).result()]
@@ -404,11 +406,8 @@ class BigQueryWarehouse(Warehouse):
 
     # --- reads ---------------------------------------------------------------------------------
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
-        config = bigquery.QueryJobConfig(
-            query_parameters=[query_parameter(value) for value in parameters or []]
-        )
         with self._client() as client:
-            return [tuple(row.values()) for row in client.query(sql, job_config=config).result()]
+            return self._run(client, sql, parameters or ())
 
     def query_frame(self, sql: str) -> pd.DataFrame:
         with self._client() as client:
