@@ -2,7 +2,11 @@
 
 import json
 import shutil
+from datetime import date
 
+import dagster as dg
+import duckdb
+import pytest
 from conftest import build_platform, small_config
 
 from calback_platform.demo.generator import generate
@@ -107,13 +111,117 @@ def test_a_missing_export_day_fails_with_a_clear_error(platform, truth):
 def test_line_blocks_number_every_line_across_block_edges(tmp_path):
     from calback_platform.resources.duckdb_ga4 import line_blocks
 
-    lines = ['{"a":1}', "", "  ", "x" * 50, '{"b":"é"}', "\r", "last without newline"]
+    lines = ['{"a":1}', "", "  ", "x" * 50, '{"b":"é"}', "\r", "bad \udcff byte", "last"]
     path = tmp_path / "events.jsonl"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_bytes("\n".join(lines).encode("utf-8", errors="surrogateescape"))
+    lines[6] = "bad \ufffd byte"  # what is not UTF-8 arrives replaced, not dropped
     for block_bytes in (7, 16, 1 << 20):  # smaller than a line, a few lines, the whole file
-        rows = [row for block in line_blocks(path, block_bytes) for row in block.to_pylist()]
+        blocks = list(line_blocks(path, block_bytes))  # held while later blocks are read
+        rows = [row for block in blocks for row in block.to_pylist()]
         assert rows == [
             {"line_number": n, "line": line} for n, line in enumerate(lines, start=1)
         ], block_bytes
     path.write_text("")
     assert list(line_blocks(path)) == []
+
+
+def _event(day: str, n: int, **fields) -> dict:
+    return {
+        "event_date": day.replace("-", ""),
+        "event_timestamp": 1_709_251_200_000_000 + n,
+        "event_name": "screen_view",
+        "user_pseudo_id": f"p{n}",
+        "event_params": [{"key": "n", "value": {"int_value": n}}],
+        **fields,
+    }
+
+
+def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
+    """Blank lines are no lines; an exact duplicate lands once, within a file and across the
+    daily and intraday files; unusable lines go to quarantine with their file, line number and
+    text; a wrongly typed optional field lands as NULL; a new field shows in the schema."""
+    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
+    from calback_platform.resources.ga4_source import LocalGA4Export
+
+    ga4 = tmp_path / "ga4"
+    ga4.mkdir()
+    first, second = "2024-03-01", "2024-03-02"
+    unknown = json.dumps(_event(first, 1, consent_mode="granted"))  # line 1: sampled
+    daily = [
+        unknown,
+        "",
+        "   ",
+        json.dumps(_event(first, 2)),
+        json.dumps(_event(first, 2)),  # a duplicate in the same file
+        '{"event_date": "20240301", "event_timestamp": ',
+        json.dumps(_event(second, 3)),  # another day's event
+        json.dumps(_event(first, 4, event_value_in_usd="a lot")),
+        json.dumps(_event(first, 5, user_pseudo_id="")),
+    ]
+    (ga4 / "events_20240301.jsonl").write_text("\n".join(daily) + "\n")
+    (ga4 / "events_intraday_20240301.jsonl").write_text(
+        json.dumps(_event(first, 2)) + "\n" + json.dumps(_event(first, 6)) + "\n"
+    )
+    # The last line has no newline.
+    (ga4 / "events_20240302.jsonl").write_text(
+        json.dumps(_event(second, 2)) + "\n" + json.dumps(_event(second, 7))
+    )
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    days = [date.fromisoformat(first), date.fromisoformat(second)]
+    stats = warehouse.load_ga4_window(LocalGA4Export(source_dir=str(tmp_path)), days)
+
+    assert stats.source_lines == 7 + 2 + 2
+    assert stats.rows_by_day == {first: 4, second: 2}
+    assert stats.duplicates == 2
+    assert dict(stats.quarantined) == {
+        "unparsable JSON": 1,
+        "event_date 20240302 is not the export day": 1,
+        "missing user_pseudo_id": 1,
+    }
+    assert stats.schema["field:consent_mode"] == "VARCHAR"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        landed = con.execute(
+            "select export_date::varchar, user_pseudo_id, event_value_in_usd, "
+            "event_params[1].value.int_value from raw_ga4.events order by all"
+        ).fetchall()
+        quarantined = con.execute(
+            "select split_part(source_file, '/', -1), line_number, raw_record "
+            "from raw_ga4.events_quarantine order by line_number"
+        ).fetchall()
+    assert landed == [
+        (first, "p1", None, 1),
+        (first, "p2", None, 2),
+        (first, "p4", None, 4),
+        (first, "p6", None, 6),
+        (second, "p2", None, 2),
+        (second, "p7", None, 7),
+    ]
+    assert quarantined == [("events_20240301.jsonl", n, daily[n - 1]) for n in (6, 7, 9)]
+
+
+def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
+    tmp_path, monkeypatch
+):
+    from calback_platform.resources.duckdb_ga4 import Ga4WindowLoad
+    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
+    from calback_platform.resources.ga4_source import LocalGA4Export
+
+    path = tmp_path / "ga4" / "events_20240301.jsonl"
+    path.parent.mkdir()
+    path.write_text(json.dumps(_event("2024-03-01", 1)) + "\n")
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    export, days = LocalGA4Export(source_dir=str(tmp_path)), [date(2024, 3, 1)]
+    assert warehouse.load_ga4_window(export, days).rows == 1
+
+    land = Ga4WindowLoad._land
+
+    def land_while_the_export_grows(self, numbered):
+        with path.open("a") as out:  # GA4 rewriting the day between the two passes
+            out.write(json.dumps(_event("2024-03-01", 2)) + "\n")
+        land(self, numbered)
+
+    monkeypatch.setattr(Ga4WindowLoad, "_land", land_while_the_export_grows)
+    with pytest.raises(dg.Failure, match="changed while it was loaded; nothing was replaced"):
+        warehouse.load_ga4_window(export, days)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select user_pseudo_id from raw_ga4.events").fetchall() == [("p1",)]

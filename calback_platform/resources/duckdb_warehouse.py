@@ -65,12 +65,10 @@ class DuckDBWarehouse(Warehouse):
                 )
             load = Ga4WindowLoad(con, structure, con.execute("select now()").fetchone()[0])
             try:
-                for day, paths in files.items():
-                    load.load_day(day, paths, max_bad_share)
+                stats = load.load(files, max_bad_share)
             except dg.Failure:
                 con.execute("rollback")  # every day of the window stays as it was
                 raise
-            stats = load.finish(min(days), max(days))
             con.execute("commit")
         return stats
 
