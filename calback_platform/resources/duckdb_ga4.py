@@ -108,22 +108,26 @@ _FIELDS_SQL = """
 """
 # ... and the event names and parameter value types of the rows landed.
 _LANDED_SQL = """
-    with landed as (
-        select event_name, event_params from {events}
-        where export_date >= ? and export_date <= ?
+    with params as (  -- distinct before the kinds are named: rows repeat a few shapes
+        select distinct p.key,
+               p.value.string_value is not null as string,
+               p.value.int_value is not null as int,
+               coalesce(p.value.double_value, p.value.float_value) is not null as double
+        from (
+            select unnest(event_params) as p from {events}
+            where export_date >= $first and export_date <= $last
+        )
     ),
-    params as (
-        select 'param:' || p.key as name,
-               case when p.value.string_value is not null then 'string'
-                    when p.value.int_value is not null then 'int'
-                    when coalesce(p.value.double_value, p.value.float_value) is not null
-                        then 'double'
+    kinds as (
+        select 'param:' || key as name,
+               case when string then 'string' when int then 'int' when double then 'double'
                     else 'null' end as kind
-        from (select unnest(event_params) as p from landed)
+        from params
     )
-    select distinct 'event:' || event_name, 'event' from landed
+    select distinct 'event:' || event_name, 'event' from {events}
+    where export_date >= $first and export_date <= $last
     union all
-    select name, string_agg(distinct kind, '|' order by kind) from params group by name
+    select name, string_agg(distinct kind, '|' order by kind) from kinds group by name
 """
 
 
@@ -301,5 +305,7 @@ class Ga4WindowLoad:
             stats.duplicates -= rows
             stats.rows_by_day[day.isoformat()] = rows
         stats.schema |= dict(
-            self.con.execute(_LANDED_SQL.format(events=EVENTS), [first, last]).fetchall()
+            self.con.execute(
+                _LANDED_SQL.format(events=EVENTS), {"first": first, "last": last}
+            ).fetchall()
         )
