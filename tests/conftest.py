@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -27,12 +28,17 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 
 def pytest_configure(config) -> None:
-    # Tests load the definitions, which need dbt's manifest; `dagster dev` prepares it itself.
+    """Tests load the definitions, which need the manifest of the dbt project as it is now
+    (`dagster dev` prepares its own): parsed once, before any xdist worker starts."""
+    if hasattr(config, "workerinput"):
+        return
     from calback_platform.assets.dbt import dbt_project
 
+    # dagster-dbt's preparer runs `dbt` from PATH: the one beside this Python, as `make` has it.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
     project = dbt_project()
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+    project.preparer.prepare(project)
 
 
 def small_config(out: Path, **overrides) -> GeneratorConfig:
