@@ -309,7 +309,8 @@ def _compare_warehouses(one: Path, other: Path) -> tuple[int, list[str]]:
     (as multisets, load times aside)."""
     import duckdb
 
-    with duckdb.connect(config={"enable_progress_bar": False}) as con:
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
         con.execute(f"attach '{one}' as one (read_only)")
         con.execute(f"attach '{other}' as other (read_only)")
         tables = con.execute(
