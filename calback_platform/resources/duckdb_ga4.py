@@ -1,8 +1,9 @@
-"""Landing a window of GA4 export files in DuckDB: streamed a block of lines at a time.
+"""Landing a window of GA4 export files in DuckDB, in two streamed passes over the files.
 
-Each block (about 16 MB of lines, split by Arrow) is judged, deduplicated against the lines already
-landed and inserted, all in set-based SQL; Python never looks at a line. Memory holds a block,
-never a day, and the whole window lands in one transaction (the caller's).
+The first pass judges every line on narrow columns, the second parses the lines to keep in one
+INSERT, both in set-based SQL; Arrow splits the files into lines, so Python never looks at a line.
+Memory holds a few batches of lines and the judged columns, never a day, and the whole window
+lands in one transaction (the caller's).
 """
 
 from __future__ import annotations
