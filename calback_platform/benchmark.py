@@ -439,12 +439,10 @@ def run_benchmarks(
     firestore_documents: int,
     only: set[str] | None = None,
 ) -> list[Figure]:
-    from calback_platform.assets.dbt import dbt_project
+    from calback_platform.assets.dbt import prepare_manifest
 
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    project = dbt_project()
-    if not project.manifest_path.exists():
-        project.preparer.prepare(project)
+    prepare_manifest()
     work.mkdir(parents=True, exist_ok=True)
     source = prepare_dataset(work, users, days, start, seed=7)
     last = start + timedelta(days=days - 1)

@@ -37,11 +37,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _prepare_dbt(_: argparse.Namespace) -> int:
-    from calback_platform.assets.dbt import dbt_project
+    from calback_platform.assets.dbt import prepare_manifest
 
-    project = dbt_project()
-    project.preparer.prepare(project)
-    print(f"dbt manifest ready: {project.manifest_path}")
+    print(f"dbt manifest ready: {prepare_manifest()}")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,13 +31,9 @@ def pytest_configure(config) -> None:
     (`dagster dev` prepares its own): parsed once, before any xdist worker starts."""
     if hasattr(config, "workerinput"):
         return
-    from calback_platform.assets.dbt import dbt_project
+    from calback_platform.assets.dbt import prepare_manifest
 
-    # dagster-dbt's preparer runs `dbt` from PATH: the one beside this Python, as `make` has it.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-
-    project = dbt_project()
-    project.preparer.prepare(project)
+    prepare_manifest()
 
 
 def small_config(out: Path, **overrides) -> GeneratorConfig:

@@ -36,6 +36,17 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+def prepare_manifest() -> Path:
+    """Parse the dbt project into its manifest now, so it matches the project as it is.
+    dagster-dbt's preparer runs `dbt` from PATH: this Python's own directory goes first."""
+    here = str(Path(sys.executable).parent)
+    if here not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
+    project = dbt_project()
+    project.preparer.prepare(project)
+    return project.manifest_path
+
+
 class DailyLineageTranslator(DagsterDbtTranslator):
     """Incremental models also depend directly on the daily sources they read through views.
 
