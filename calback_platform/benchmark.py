@@ -83,16 +83,9 @@ def _measure_rss(target: Callable, *args) -> tuple[float, float, object]:
 
 # --- 1. ingest ---------------------------------------------------------------------------------
 def _duckdb_columns() -> str:
-    from calback_platform.resources.ga4_schema import GA4_EVENT_SCHEMA
+    from calback_platform.resources.ga4_schema import GA4_EXPORT_SCHEMA, duckdb_type
 
-    def sql_type(value) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list):
-            return sql_type(value[0]) + "[]"
-        return "STRUCT(" + ", ".join(f'"{k}" {sql_type(v)}' for k, v in value.items()) + ")"
-
-    return "{" + ", ".join(f"'{k}': '{sql_type(v)}'" for k, v in GA4_EVENT_SCHEMA.items()) + "}"
+    return "{" + ", ".join(f"'{k}': '{duckdb_type(v)}'" for k, v in GA4_EXPORT_SCHEMA.items()) + "}"
 
 
 def _platform_load(source: Path, database: Path, days: list[date]) -> int:

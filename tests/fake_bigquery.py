@@ -28,6 +28,32 @@ _MACROS = [
 _DUCKDB_TYPES = {"STRING": "varchar", "TIMESTAMP": "timestamptz", "DATE": "date", "INT64": "bigint"}
 
 
+_API_TYPES = {
+    exp.DataType.Type.VARCHAR: "STRING",
+    exp.DataType.Type.TEXT: "STRING",
+    exp.DataType.Type.BIGINT: "INTEGER",
+    exp.DataType.Type.INT: "INTEGER",
+    exp.DataType.Type.DOUBLE: "FLOAT",
+    exp.DataType.Type.BOOLEAN: "BOOLEAN",
+    exp.DataType.Type.DATE: "DATE",
+    exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMP",
+    exp.DataType.Type.JSON: "JSON",
+    exp.DataType.Type.BLOB: "BYTES",
+}
+
+
+def _schema_field(name: str, kind: str | exp.DataType) -> bigquery.SchemaField:
+    """A DuckDB column type as the BigQuery API describes a field: nested, with its mode."""
+    kind = exp.DataType.build(kind, dialect="duckdb") if isinstance(kind, str) else kind
+    mode = "NULLABLE"
+    if kind.is_type(exp.DataType.Type.ARRAY):
+        mode, kind = "REPEATED", kind.expressions[0]
+    if kind.is_type(exp.DataType.Type.STRUCT):
+        children = [_schema_field(c.name, c.args["kind"]) for c in kind.expressions]
+        return bigquery.SchemaField(name, "RECORD", mode=mode, fields=children)
+    return bigquery.SchemaField(name, _API_TYPES[kind.this], mode=mode)
+
+
 def _name(*parts: str) -> str:
     return ".".join(f'"{part}"' for part in parts)
 
@@ -111,7 +137,7 @@ class DuckDBBackedBigQuery:
             "order by ordinal_position",
             [catalog, schema, table],
         ).fetchall()
-        return SimpleNamespace(schema=[bigquery.SchemaField(n, t) for n, t in columns])
+        return SimpleNamespace(schema=[_schema_field(name, kind) for name, kind in columns])
 
     def create_table(self, table: bigquery.Table, exists_ok: bool = False):
         self.calls.append(("create_table", table.table_id, table.expires is not None))
@@ -216,7 +242,7 @@ class DuckDBBackedBigQuery:
                 if t.table_id.startswith(prefix) and "*" not in t.table_id
             ]
             self.calls.pop()  # the listing is the fake's own, not the warehouse's
-            union = " union all ".join(
+            union = " union all by name ".join(
                 f"select *, '{name[len(prefix) :]}' as _table_suffix "
                 f"from {_name(catalog, schema, name)}"
                 for name in names

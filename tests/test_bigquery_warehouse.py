@@ -22,7 +22,7 @@ from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Exp
 
 PROJECT = "calback-test"
 DAYS = [START + timedelta(days=n) for n in range(3)]
-GA4_COLUMNS = "* exclude (export_date, _loaded_at)"
+GA4_COLUMNS = "* exclude (_unknown_fields, export_date, _loaded_at)"
 
 
 @pytest.fixture
@@ -49,25 +49,22 @@ def reference(demo_dir, tmp_path) -> DuckDBWarehouse:
     return local
 
 
-def export_to_fake(fake: DuckDBBackedBigQuery, reference: DuckDBWarehouse, bad_rows: int = 0):
-    """GA4's export tables as BigQuery would hold them: the reference's rows per day, each day
-    with every row twice over for its first 5 (exact duplicates) and `bad_rows` rows without a
-    user_pseudo_id, as consent-mode pings arrive."""
+def export_to_fake(fake: DuckDBBackedBigQuery, reference: DuckDBWarehouse, cookieless: int = 0):
+    """GA4's export tables as BigQuery would hold them, typed: the reference's rows per day,
+    each day with every row twice over for its first 5 (exact duplicates) and `cookieless`
+    copies of rows without a user_pseudo_id, as consent-mode pings arrive."""
+    fake.con.execute(f"attach '{reference.path}' as reference (read_only)")
     fake.con.execute("create schema analytics_1")
     for day in DAYS:
-        fake.con.register(
-            "rows",
-            reference.query_frame(
-                f"select {GA4_COLUMNS} from raw_ga4.events where export_date = '{day}'"
-            ),
-        )
+        rows = f"(select {GA4_COLUMNS} from reference.raw_ga4.events where export_date = '{day}')"
         name = f"analytics_1.events_{day:%Y%m%d}"
-        fake.con.execute(f"create table {name} as select * from rows")
-        fake.con.execute(f"insert into {name} select * from rows order by all limit 5")
+        fake.con.execute(f"create table {name} as select * from {rows}")
+        fake.con.execute(f"insert into {name} select * from {rows} order by all limit 5")
         fake.con.execute(
-            f"insert into {name} select * replace (null as user_pseudo_id) "
-            f"from rows order by all limit {bad_rows}"
+            f"insert into {name} select * replace (null as user_pseudo_id, "
+            f"event_timestamp + 1 as event_timestamp) from {rows} order by all limit {cookieless}"
         )
+    fake.con.execute("detach reference")
 
 
 def fake_table(fake, sql: str) -> list[tuple]:
@@ -75,20 +72,22 @@ def fake_table(fake, sql: str) -> list[tuple]:
 
 
 def test_ga4_window_lands_what_the_local_load_lands_in_one_transaction(fake, reference):
-    export_to_fake(fake, reference, bad_rows=2)
+    export_to_fake(fake, reference, cookieless=2)
     export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
     stats = warehouse().load_ga4_window(export, DAYS)
 
-    expected = reference.query(f"select {GA4_COLUMNS} from raw_ga4.events order by all")
-    landed = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
+    with_device = f"select {GA4_COLUMNS} from raw_ga4.events where user_pseudo_id is not null"
+    expected = reference.query(f"{with_device} order by all")
+    landed = fake_table(fake, f"{with_device} order by all")
     assert len(landed) == len(expected) > 1000
     assert landed == expected
-    assert stats.rows == len(expected)
+    (reference_rows, reference_cookieless), = reference.query(
+        "select count(*), count(*) - count(user_pseudo_id) from raw_ga4.events"
+    )
+    assert stats.rows == reference_rows + 2 * len(DAYS)  # consent-mode pings land
+    assert stats.cookieless_events == reference_cookieless + 2 * len(DAYS)
     assert stats.duplicates == 5 * len(DAYS)
-    assert dict(stats.quarantined) == {"missing user_pseudo_id": 2 * len(DAYS)}
-    assert fake_table(
-        fake, "select count(*) from raw_ga4.events_quarantine where raw_record is not null"
-    ) == [(2 * len(DAYS),)]
+    assert dict(stats.quarantined) == {}
     assert stats.schema["event:session_start"] == "event"
     assert stats.schema["param:ga_session_id"] == "int"
 
@@ -231,3 +230,35 @@ def test_reads_and_table_replacement(fake):
         "total"
     ].tolist() == [30]
     assert cloud.firestore_watermark("users") is None
+
+
+def test_ga4_export_of_another_schema_year_lands_every_value(fake, reference):
+    """An export table of another year: without fields GA4 added later (batch_*, items without
+    item_params) and with fields the schema does not know yet (a new column, a new device
+    field). Known values land in their columns, missing ones as NULL, unknown ones in
+    `_unknown_fields`."""
+    export_to_fake(fake, reference)
+    day = f"{DAYS[0]:%Y%m%d}"
+    fake.con.execute(
+        f"""create or replace table analytics_1.events_{day} as
+        select * exclude (batch_event_index, batch_ordering_id, batch_page_id, device, items),
+            struct_insert(device, consent_region := 'EEA') as device,
+            [struct_pack(item_id := 'slot_1', price := 9900.0::double)] as items,
+            {{'ad_user_data': 'granted'}} as consent_signals
+        from analytics_1.events_{day}"""
+    )
+    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
+    stats = warehouse().load_ga4_window(export, DAYS[:1])
+
+    assert stats.unknown_fields == {"device", "consent_signals"}
+    assert stats.schema["field:device.consent_region"] == "STRING"
+    landed = fake_table(
+        fake,
+        """select count(*), count(batch_event_index), count(items[1].item_params),
+            min(items[1].price), min(device.category), min(json_extract_string(_unknown_fields,
+            '$.consent_signals.ad_user_data')), min(json_extract_string(_unknown_fields,
+            '$.device.consent_region'))
+        from raw_ga4.events""",
+    )
+    rows = reference.query(f"select count(*) from raw_ga4.events where export_date = '{DAYS[0]}'")
+    assert landed == [(rows[0][0], 0, 0, 9900.0, "desktop", "granted", "EEA")]

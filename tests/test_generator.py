@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 from conftest import small_config
@@ -23,11 +24,27 @@ def test_same_seed_writes_the_same_bytes(tmp_path, demo_dir):
     assert _digest(tmp_path / "other") != _digest(demo_dir)
 
 
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines()
+
+
+def _rows(directory: Path) -> list[dict]:
+    """Every GA4 row of the export that parses (bad lines aside, duplicates kept)."""
+    rows = []
+    for path in sorted((directory / "ga4").glob("*.jsonl")):
+        for line in _lines(path):
+            try:
+                rows.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+    return rows
+
+
 def test_truth_counts_match_the_files(demo_dir, truth):
     final = truth["ga4"]["final"]
     assert len(final) == 8
     for day, counts in final.items():
-        lines = (demo_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl").read_text().splitlines()
+        lines = _lines(demo_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl")
         assert len(lines) == counts["lines"]
         bad = sum(v for k, v in counts.items() if k.startswith("bad_"))
         assert counts["lines"] == counts["events"] + counts["duplicate_lines"] + bad
@@ -44,15 +61,10 @@ def test_planted_behaviour_is_there(demo_dir, truth):
     paywall = truth["experiments"]["exp_paywall_v2"]
     assert paywall["purchase_multiplier"] == {"control": 1.0, "test": 1.6}
     sources, platforms, names = set(), set(), set()
-    for path in (demo_dir / "ga4").glob("*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            sources.add(row["traffic_source"]["source"])
-            platforms.add(row["platform"])
-            names.add(row["event_name"])
+    for row in _rows(demo_dir):
+        sources.add((row["traffic_source"] or {}).get("source"))
+        platforms.add(row["platform"])
+        names.add(row["event_name"])
     assert {"google", "instagram", "facebook", "invite"} <= sources
     assert platforms == {"IOS", "ANDROID", "WEB"}
     assert {
@@ -63,6 +75,9 @@ def test_planted_behaviour_is_there(demo_dir, truth):
         "invite_send",
         "meeting_confirm",
         "purchase",
+        "in_app_purchase",
+        "user_engagement",
+        "app_remove",
         "session_start",
     } <= names
 
@@ -71,7 +86,80 @@ def test_early_version_leaves_out_exactly_the_late_events(tmp_path, truth):
     early = generate(small_config(tmp_path, ga4_version="early"))
     for day, final_counts in truth["ga4"]["final"].items():
         early_counts = early["ga4"]["early"][day]
-        lines = (tmp_path / "ga4" / f"events_{day.replace('-', '')}.jsonl").read_text().splitlines()
+        lines = _lines(tmp_path / "ga4" / f"events_{day.replace('-', '')}.jsonl")
         assert len(lines) == early_counts["lines"]
-        assert final_counts["lines"] > early_counts["lines"]
+        assert final_counts["lines"] >= early_counts["lines"]
     assert sum(c.get("late_events", 0) for c in truth["ga4"]["final"].values()) > 0
+
+
+def test_real_export_traits_are_planted_as_the_truth_says(demo_dir, truth):
+    """Each trait of real exports is in the files as often as truth.json says (duplicate lines
+    and lines that are not events aside)."""
+    rows = {json.dumps(row, sort_keys=True): row for row in _rows(demo_dir)}.values()
+    rows = [  # the events: not the planted lines with a wrong timestamp or parameters
+        row
+        for row in rows
+        if isinstance(row["event_params"], list) and str(row["event_timestamp"]).isdigit()
+    ]
+    total = Counter()
+    for counts in truth["ga4"]["final"].values():
+        total.update(counts)
+
+    def params(row: dict) -> dict:
+        return {p["key"]: p["value"] for p in row["event_params"]}
+
+    cookieless = [row for row in rows if row["user_pseudo_id"] is None]
+    assert len(cookieless) == total["cookieless_events"] > 0
+    assert all(r["privacy_info"]["analytics_storage"] == "No" for r in cookieless)
+    class_only = [
+        row
+        for row in rows
+        if row["event_name"] == "screen_view" and "firebase_screen" not in params(row)
+    ]
+    assert len(class_only) == total["screen_class_only_views"] > 0
+    assert all("firebase_screen_class" in params(row) for row in class_only)
+    # Batched events: two distinct user_engagement events with one timestamp and bundle.
+    batches = Counter(
+        (row["user_pseudo_id"], int(row["event_timestamp"]), int(row["event_bundle_sequence_id"]))
+        for row in rows
+        if row["event_name"] == "user_engagement"
+    )
+    assert sum(batches.values()) == total["batched_events"]  # one may have become a bad line
+    assert sum(n == 2 for n in batches.values()) > 0.9 * total["batched_events"] / 2
+    web_batch = [r for r in rows if r["event_name"] == "user_engagement" and r["platform"] == "WEB"]
+    assert {int(r["batch_event_index"]) for r in web_batch} == {0, 1}
+    purchases = [r for r in rows if r["event_name"] in ("purchase", "in_app_purchase")]
+    assert len(purchases) == total["purchases"]
+    by_currency = Counter()
+    for row in purchases:
+        by_currency[params(row)["currency"]["string_value"]] += row["ecommerce"]["purchase_revenue"]
+    assert {k: round(v, 2) for k, v in by_currency.items()} == truth["revenue_by_currency"]
+    assert len(truth["revenue_by_currency"]) > 1  # several currencies
+    campaigns = Counter(
+        f"{params(row)['source']['string_value']}/{params(row)['medium']['string_value']}"
+        for row in rows
+        if row["event_name"] == "session_start" and "source" in params(row)
+    )
+    assert campaigns == {
+        key.split(":")[1]: n for key, n in total.items() if key.startswith("campaign_sessions:")
+    }
+    assert {"instagram/cpc", "google/cpc", "newsletter/email"} <= set(campaigns)
+    assert all(
+        "gclid" in params(row)
+        for row in rows
+        if row["event_name"] == "session_start" and row.get("collected_traffic_source")
+        and row["collected_traffic_source"]["manual_source"] == "google"
+    )
+    assert sum(r["event_name"] == "app_remove" for r in rows) == total["app_removes"] > 0
+    # The quiet day: nobody but cookieless visitors.
+    (quiet,) = truth["quiet_days"]
+    quiet_rows = [r for r in rows if r["event_date"] == quiet.replace("-", "")]
+    assert quiet_rows and all(r["user_pseudo_id"] is None for r in quiet_rows)
+    users = truth["firestore"]["userCollection"]
+    assert users["iso_timestamp_documents"] > 0 and users["unparsable_values"] >= 0
+    iso = [
+        line
+        for line in _lines(demo_dir / "firestore" / "userCollection.jsonl")
+        if b'"createdAt":"20' in line
+    ]
+    assert len(iso) == users["iso_timestamp_documents"]

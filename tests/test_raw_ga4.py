@@ -49,12 +49,21 @@ def test_quarantine_keeps_the_line_and_a_reason(platform, truth):
     counts = truth["ga4"]["final"][day]
     assert reasons.get("unparsable JSON", 0) == counts.get("bad_unparsable_json", 0)
     assert reasons.get("event_timestamp has the wrong type", 0) == counts.get("bad_wrong_type", 0)
-    assert reasons.get("missing user_pseudo_id", 0) == counts.get("bad_missing_id", 0)
-    ((line_number, raw),) = platform.query(
-        "select line_number, raw_record from raw_ga4.events_quarantine order by line_number limit 1"
+    assert reasons.get("event_params is not an array of parameters", 0) == counts.get(
+        "bad_params_not_array", 0
     )
-    source_file = platform.source_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl"
-    assert source_file.read_text().splitlines()[line_number - 1] == raw
+    assert reasons.get("not valid UTF-8", 0) == counts.get("bad_not_utf8", 0)
+    assert sum(reasons.values()) == sum(v for k, v in counts.items() if k.startswith("bad_")) > 0
+    source_lines = (
+        (platform.source_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl")
+        .read_bytes()
+        .split(b"\n")
+    )
+    for line_number, raw, raw_bytes in platform.query(
+        "select line_number, raw_record, raw_bytes from raw_ga4.events_quarantine"
+    ):
+        original = source_lines[line_number - 1]
+        assert (raw_bytes or raw.encode()) == original  # the line as it was, byte for byte
 
 
 def test_rerunning_a_partition_leaves_the_table_identical(platform, truth):
@@ -87,7 +96,7 @@ def test_intraday_rows_are_loaded_and_deduplicated_with_the_daily_table(platform
     ga4 = platform.source_dir / "ga4"
     daily = ga4 / f"events_{day.replace('-', '')}.jsonl"
     # An intraday table repeating the daily rows, plus one event only it has so far.
-    event = json.loads(next(x for x in daily.read_text().splitlines() if x.endswith("}")))
+    event = json.loads(next(x for x in daily.read_bytes().splitlines() if x.endswith(b"}")))
     extra = json.dumps({**event, "event_name": "screen_view", "event_bundle_sequence_id": "424242"})
     shutil.copy(daily, ga4 / f"events_intraday_{day.replace('-', '')}.jsonl")
     with (ga4 / f"events_intraday_{day.replace('-', '')}.jsonl").open("a") as out:
@@ -109,18 +118,27 @@ def test_a_missing_export_day_fails_with_a_clear_error(platform, truth):
 
 
 def test_line_blocks_number_every_line_across_block_edges(tmp_path):
-    from calback_platform.resources.duckdb_ga4 import line_blocks
+    from calback_platform.resources.duckdb_ga4 import line_blocks, read_lines_at
 
     lines = ['{"a":1}', "", "  ", "x" * 50, '{"b":"é"}', "\r", "bad \udcff byte", "last"]
+    raw = [line.encode("utf-8", errors="surrogateescape") for line in lines]
     path = tmp_path / "events.jsonl"
-    path.write_bytes("\n".join(lines).encode("utf-8", errors="surrogateescape"))
-    lines[6] = "bad \ufffd byte"  # what is not UTF-8 arrives replaced, not dropped
+    path.write_bytes(b"\n".join(raw))
+    offsets = [sum(len(line) + 1 for line in raw[:n]) for n in range(len(raw))]
+    lines[6] = "bad \ufffd byte"  # what is not UTF-8 arrives replaced, and marked
     for block_bytes in (7, 16, 1 << 20):  # smaller than a line, a few lines, the whole file
         blocks = list(line_blocks(path, block_bytes))  # held while later blocks are read
         rows = [row for block in blocks for row in block.to_pylist()]
         assert rows == [
-            {"line_number": n, "line": line} for n, line in enumerate(lines, start=1)
+            {
+                "line_number": n,
+                "byte_offset": offsets[n - 1],
+                "line": line,
+                "bad_utf8": True if n == 7 else None,
+            }
+            for n, line in enumerate(lines, start=1)
         ], block_bytes
+    assert read_lines_at(path, offsets) == raw  # each line read back from its offset
     path.write_text("")
     assert list(line_blocks(path)) == []
 
@@ -139,16 +157,17 @@ def _event(day: str, n: int, **fields) -> dict:
 def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
     """Blank lines are no lines; an exact duplicate lands once, within a file and across the
     daily and intraday files; unusable lines go to quarantine with their file, line number and
-    text; a wrongly typed optional field lands as NULL; a new field shows in the schema."""
+    bytes; a consent-mode ping lands; a value of the wrong type lands as NULL and is kept in
+    events_rejected_values; a field the schema does not know lands in _unknown_fields and
+    shows in the schema."""
     from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
     from calback_platform.resources.ga4_source import LocalGA4Export
 
     ga4 = tmp_path / "ga4"
     ga4.mkdir()
     first, second = "2024-03-01", "2024-03-02"
-    unknown = json.dumps(_event(first, 1, consent_mode="granted"))  # line 1: sampled
     daily = [
-        unknown,
+        json.dumps(_event(first, 1, consent_mode="granted")),
         "",
         "   ",
         json.dumps(_event(first, 2)),
@@ -156,9 +175,13 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
         '{"event_date": "20240301", "event_timestamp": ',
         json.dumps(_event(second, 3)),  # another day's event
         json.dumps(_event(first, 4, event_value_in_usd="a lot")),
-        json.dumps(_event(first, 5, user_pseudo_id="")),
+        json.dumps(_event(first, 5, user_pseudo_id=None)),  # a cookieless ping
+        json.dumps(_event(first, 8, event_params="[]")),
     ]
-    (ga4 / "events_20240301.jsonl").write_text("\n".join(daily) + "\n")
+    not_utf8 = json.dumps(_event(first, 9, event_name="caf?")).encode().replace(b"?", b"\xff")
+    (ga4 / "events_20240301.jsonl").write_bytes(
+        "\n".join(daily).encode() + b"\n" + not_utf8 + b"\n"
+    )
     (ga4 / "events_intraday_20240301.jsonl").write_text(
         json.dumps(_event(first, 2)) + "\n" + json.dumps(_event(first, 6)) + "\n"
     )
@@ -170,33 +193,46 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
     days = [date.fromisoformat(first), date.fromisoformat(second)]
     stats = warehouse.load_ga4_window(LocalGA4Export(source_dir=str(tmp_path)), days)
 
-    assert stats.source_lines == 7 + 2 + 2
-    assert stats.rows_by_day == {first: 4, second: 2}
+    assert stats.source_lines == 9 + 2 + 2
+    assert stats.rows_by_day == {first: 5, second: 2}
     assert stats.duplicates == 2
+    assert stats.cookieless_events == 1
+    assert stats.rejected_values == 1
+    assert stats.unknown_fields == {"consent_mode"}
     assert dict(stats.quarantined) == {
         "unparsable JSON": 1,
         "event_date 20240302 is not the export day": 1,
-        "missing user_pseudo_id": 1,
+        "event_params is not an array of parameters": 1,
+        "not valid UTF-8": 1,
     }
     assert stats.schema["field:consent_mode"] == "VARCHAR"
+    assert stats.schema["field:event_params[].value.int_value"] == "INT64"
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         landed = con.execute(
             "select export_date::varchar, user_pseudo_id, event_value_in_usd, "
-            "event_params[1].value.int_value from raw_ga4.events order by all"
+            "event_params[1].value.int_value, _unknown_fields from raw_ga4.events order by all"
         ).fetchall()
         quarantined = con.execute(
-            "select split_part(source_file, '/', -1), line_number, raw_record "
+            "select split_part(source_file, '/', -1), line_number, raw_record, raw_bytes "
             "from raw_ga4.events_quarantine order by line_number"
         ).fetchall()
+        rejected = con.execute(
+            "select line_number, field, value, expected_type from raw_ga4.events_rejected_values"
+        ).fetchall()
     assert landed == [
-        (first, "p1", None, 1),
-        (first, "p2", None, 2),
-        (first, "p4", None, 4),
-        (first, "p6", None, 6),
-        (second, "p2", None, 2),
-        (second, "p7", None, 7),
+        (first, "p1", None, 1, '{"consent_mode":"granted"}'),
+        (first, "p2", None, 2, None),
+        (first, "p4", None, 4, None),
+        (first, "p6", None, 6, None),
+        (first, None, None, 5, None),
+        (second, "p2", None, 2, None),
+        (second, "p7", None, 7, None),
     ]
-    assert quarantined == [("events_20240301.jsonl", n, daily[n - 1]) for n in (6, 7, 9)]
+    assert rejected == [(8, "event_value_in_usd", '"a lot"', "FLOAT64")]
+    assert quarantined[:3] == [("events_20240301.jsonl", n, daily[n - 1], None) for n in (6, 7, 10)]
+    file, number, text, raw_bytes = quarantined[3]
+    assert (number, raw_bytes) == (11, not_utf8)
+    assert "caf\ufffd" in text
 
 
 def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
@@ -215,10 +251,10 @@ def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
 
     land = Ga4WindowLoad._land
 
-    def land_while_the_export_grows(self, numbered):
+    def land_while_the_export_grows(self, numbered, unknown_fields):
         with path.open("a") as out:  # GA4 rewriting the day between the two passes
             out.write(json.dumps(_event("2024-03-01", 2)) + "\n")
-        land(self, numbered)
+        land(self, numbered, unknown_fields)
 
     monkeypatch.setattr(Ga4WindowLoad, "_land", land_while_the_export_grows)
     with pytest.raises(dg.Failure, match="changed while it was loaded; nothing was replaced"):

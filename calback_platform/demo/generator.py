@@ -43,15 +43,25 @@ class GeneratorConfig:
     # "final" writes each day as GA4 finally leaves it; "early" leaves out the events that GA4
     # only adds to a day's table in the following hours (late events).
     ga4_version: str = "final"
+    # Days in the middle of the range on which no one uses the app (an outage): only
+    # cookieless pings reach the export.
+    quiet_days: int = 1
+
+    def quiet_day_offsets(self) -> set[int]:
+        middle = self.days // 2
+        return set(range(middle, min(self.days, middle + self.quiet_days)))
 
 
 @dataclass
 class Device:
-    pseudo_id: str
+    pseudo_id: str | None  # None: a visitor who denied analytics cookies (consent mode)
     platform: str
     first_touch_us: int
     session_number: int = 0
     session_id: int = 0
+    # The campaign the current session came from: (source, medium, campaign, gclid or None).
+    campaign: tuple | None = None
+    requests: int = 0  # web: batches sent in the session (GA4's batch_ordering_id)
 
 
 @dataclass
@@ -61,12 +71,23 @@ class Event:
     device: Device
     user_id: str | None
     params: dict[str, Any] = field(default_factory=dict)
-    value_krw: int | None = None
-    # The device's session at the time of the event (GA4's ga_session_id / ga_session_number).
+    # A purchase: (amount, currency).
+    price: tuple[float, str] | None = None
+    # Events GA4 sent in one batch share the bundle; web events also say their place in it.
+    bundle: int | None = None
+    batch_index: int = 0
+    # The device's session at the time of the event (GA4's ga_session_id / ga_session_number),
+    # the campaign it came from, and the web batch the event was sent in.
     session: tuple[int, int] = field(init=False)
+    campaign: tuple | None = field(init=False)
+    batch: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.session = (self.device.session_id, self.device.session_number)
+        self.campaign = self.device.campaign
+        if not self.batch_index:
+            self.device.requests += 1
+        self.batch = self.device.requests
 
 
 def seoul_day_start_us(day: date) -> int:
@@ -77,14 +98,23 @@ def firestore_timestamp(ts_us: int) -> dict[str, int]:
     return {"_seconds": ts_us // 1_000_000, "_nanoseconds": (ts_us % 1_000_000) * 1000}
 
 
+def iso_timestamp(value: dict[str, int]) -> str:
+    """A timestamp as the extension's import script wrote it in Nov 2023 (ms precision)."""
+    moment = datetime.fromtimestamp(value["_seconds"], timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{value['_nanoseconds'] // 1_000_000:03d}Z"
+
+
 def _pick(rng: random.Random, weighted: tuple) -> tuple:
     return rng.choices(weighted, weights=[w[-1] for w in weighted])[0]
 
 
 class _Ga4Writer:
-    """Appends events to per-day files, planting duplicates, bad lines and late events."""
+    """Appends events to per-day files, planting duplicates, bad lines, values of the wrong type
+    and late events, and counts what it wrote."""
 
-    BAD_REASONS = ("unparsable_json", "wrong_type", "missing_id")
+    # Lines no event can be read from: cut JSON, a timestamp that is no number, parameters
+    # that are no array, bytes that are not UTF-8.
+    BAD_REASONS = ("unparsable_json", "wrong_type", "params_not_array", "not_utf8")
 
     def __init__(self, config: GeneratorConfig, stack: ExitStack, rng: random.Random):
         self.config, self.stack, self.rng = config, stack, rng
@@ -98,20 +128,22 @@ class _Ga4Writer:
     def _file(self, day: date):
         if day not in self.files:
             path = self.dir / f"events_{day:%Y%m%d}.jsonl"
-            self.files[day] = self.stack.enter_context(path.open("w", encoding="utf-8"))
+            self.files[day] = self.stack.enter_context(path.open("wb"))
         return self.files[day]
 
-    def write(self, event: Event, row: dict) -> None:
+    def write(self, event: Event, row: dict, tallies: dict[str, float] | None = None) -> None:
+        """Write one event's row; `tallies` (what the row carries) are counted if it lands."""
         day = datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date()
         draw = self.rng.random()
         late = self.rng.random() < self.config.late_share
-        bad_reason = None
-        duplicates = 0
+        bad_reason, duplicates, rejected = None, 0, False
         if draw < self.config.bad_share:
-            bad_reason = self.BAD_REASONS[self.rng.randrange(3)]
+            bad_reason = self.BAD_REASONS[self.rng.randrange(len(self.BAD_REASONS))]
         elif draw < self.config.bad_share + self.config.duplicate_share:
             duplicates = 1
-        line = self._render(row, bad_reason)
+        elif draw < 1.5 * self.config.bad_share + self.config.duplicate_share:
+            rejected = True
+        line = self._render(row, bad_reason, rejected)
         versions = ("final",) if late else ("final", "early")
         for version in versions:
             counts = self.counts[version][day.isoformat()]
@@ -119,26 +151,35 @@ class _Ga4Writer:
             counts["duplicate_lines"] += duplicates
             if bad_reason:
                 counts[f"bad_{bad_reason}"] += 1
-            else:
-                counts["events"] += 1
+                continue
+            counts["events"] += 1
+            counts["rejected_values"] += rejected
+            counts.update(tallies or {})
         if late:
             self.counts["final"][day.isoformat()]["late_events"] += 1
         if self.config.ga4_version in versions:
-            self._file(day).write((line + "\n") * (1 + duplicates))
+            self._file(day).write((line + b"\n") * (1 + duplicates))
 
-    def _render(self, row: dict, bad_reason: str | None) -> str:
+    def _render(self, row: dict, bad_reason: str | None, rejected: bool) -> bytes:
         if bad_reason == "wrong_type":
             row = {**row, "event_timestamp": "yesterday evening"}
-        elif bad_reason == "missing_id":
-            row = {k: v for k, v in row.items() if k != "user_pseudo_id"}
-        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+        elif bad_reason == "params_not_array":
+            row = {**row, "event_params": json.dumps(row["event_params"])}
+        elif rejected:  # an optional field of the wrong type: lands as NULL, kept aside
+            row = {**row, "user_ltv": {"revenue": "unknown", "currency": "KRW"}}
+        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode()
         if bad_reason == "unparsable_json":
             line = line[: len(line) // 2]
+        elif bad_reason == "not_utf8":
+            line = line.replace(b'"event_name":"', b'"event_name":"\xff', 1)
         return line
 
 
 class _FirestoreWriter:
-    """Writes a collection's export, planting unparsable lines, missing ids, wrong types."""
+    """Writes a collection's export, planting unparsable lines, missing ids, values that are no
+    timestamp, and timestamps in the import script's ISO form."""
+
+    ISO_TIMESTAMP_SHARE = 0.1
 
     def __init__(self, config: GeneratorConfig, stack: ExitStack, rng: random.Random, name: str):
         directory = config.out / "firestore"
@@ -166,7 +207,15 @@ class _FirestoreWriter:
         else:
             if draw < share and "createdAt" in data:
                 record["data"] = {**data, "createdAt": "not a timestamp"}
-                self.counts["wrong_type_documents"] += 1
+                self.counts["unparsable_values"] += 1
+            elif draw < share + self.ISO_TIMESTAMP_SHARE:
+                # Written by the import script of Nov 2023: timestamps as ISO strings.
+                record["data"] = {
+                    key: iso_timestamp(value) if isinstance(value, dict) and "_seconds" in value
+                    else value
+                    for key, value in data.items()
+                }
+                self.counts["iso_timestamp_documents"] += 1
             line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
             self.counts["documents"] += 1
         self.file.write(line + "\n")
@@ -197,15 +246,18 @@ class _Simulation:
         self.bots: list[str] = []
         self.whales: list[str] = []
         self.multi_device_users = 0
-        self.revenue_krw = 0
 
     # --- population -------------------------------------------------------------------------
     def run(self) -> None:
         n = self.config.users
         days = self.config.days
-        # Sign-ups grow over time (ads scale up) with a weekend bump.
+        quiet = self.config.quiet_day_offsets()
+        # Sign-ups grow over time (ads scale up) with a weekend bump; none while the app is down.
         weights = [
-            (1 + 2 * d / days) * (1.25 if (self.config.start + timedelta(d)).weekday() >= 5 else 1)
+            0
+            if d in quiet
+            else (1 + 2 * d / days)
+            * (1.25 if (self.config.start + timedelta(d)).weekday() >= 5 else 1)
             for d in range(days)
         ]
         signup_days = sorted(self.rng.choices(range(days), weights=weights, k=n))
@@ -215,6 +267,23 @@ class _Simulation:
         for index, signup_day in enumerate(signup_days):
             kind = "bot" if index in bots else "whale" if index in whales else "user"
             self.simulate_user(f"u_{index + 1:06d}", signup_day, kind)
+        for day in range(days):
+            self.cookieless_visitors(self.config.start + timedelta(day))
+
+    def cookieless_visitors(self, day: date) -> None:
+        """Web visitors who denied analytics cookies: GA4 exports their pings without ids."""
+        rng = self.rng
+        expected = self.config.users * b.COOKIELESS_VISITORS_PER_1000_USERS / 1000
+        for _ in range(max(1, round(expected * rng.uniform(0.5, 1.5)))):
+            t = seoul_day_start_us(day) + rng.randrange(0, 23 * 3600) * 1_000_000
+            device = Device(None, "web", t)
+            events: list[Event] = []
+            t = self._session(events, device, None, t)
+            for _ in range(rng.randrange(1, 4)):
+                t += rng.randrange(5, 120) * 1_000_000
+                events.append(Event(t, "page_view", device, None, self._view_params(device)))
+            for event in events:
+                self.ga4.write(event, self._ga4_row(event, None, {}), self._tallies(event))
 
     def simulate_user(self, uid: str, signup_day: int, kind: str) -> None:
         rng = self.rng
@@ -242,10 +311,18 @@ class _Simulation:
             "marketingConsent": rng.random() < 0.4,
             "referrerUid": rng.choice(self.signed_up) if source[0] == "invite" else None,
         }
-        state = {"confirmed": False, "purchased": False, "source": source}
+        state = {
+            "confirmed": False,
+            "purchased": False,
+            "source": source,
+            "currency": _pick(rng, b.PRICES),
+        }
 
-        # Day 0: install, onboarding (anonymous until sign-up), maybe a first meeting.
-        t = self._session(events, device, None, t)
+        # Day 0: install, onboarding (anonymous until sign-up), maybe a first meeting. A paid
+        # sign-up's first session carries its campaign.
+        paid = source[1] == "cpc"
+        campaign = (*source[:3], f"gclid_{uid}" if source[0] == "google" else None)
+        t = self._session(events, device, None, t, campaign if paid else None)
         events.append(Event(t, "first_open", device, None))
         t += rng.randrange(2, 20) * 1_000_000
         events.append(Event(t, "onboarding_start", device, None))
@@ -262,6 +339,7 @@ class _Simulation:
             t = self._activity(events, device, uid, t, state, variants, kind, first_day=True)
         last_seen = t
 
+        quiet = self.config.quiet_day_offsets()
         for k in range(1, self.config.days - signup_day):
             day = day0 + timedelta(k)
             chance = engagement * (
@@ -270,6 +348,8 @@ class _Simulation:
             if kind == "bot":
                 chance = 0.8
             if rng.random() >= min(chance, 0.97) or not state.get("onboarded"):
+                continue
+            if signup_day + k in quiet:
                 continue
             if len(devices) == 1 and kind == "user" and rng.random() < b.SECOND_DEVICE_SHARE / 3:
                 other = "web" if platform != "web" else rng.choice(["ios", "android"])
@@ -280,13 +360,20 @@ class _Simulation:
                 t = seoul_day_start_us(day) + rng.randrange(7 * 3600, 21 * 3600) * 1_000_000
                 # A new device is anonymous for its first screens, until the user logs in.
                 anonymous_first = dev.session_number == 0 and dev is not device
-                t = self._session(events, dev, None if anonymous_first else uid, t)
+                came_back = _pick(rng, (*b.RETURN_CAMPAIGNS, (None, None, None, 0.95)))
+                campaign = (*came_back[:3], None) if came_back[0] else None
+                t = self._session(events, dev, None if anonymous_first else uid, t, campaign)
                 if anonymous_first:
                     t += rng.randrange(5, 30) * 1_000_000
                     events.append(Event(t, self._view_name(dev), dev, None, self._view_params(dev)))
                 t = self._activity(events, dev, uid, t, state, variants, kind)
                 last_seen = max(last_seen, t)
 
+        for dev in devices:  # some app users uninstall some days after their last visit
+            if dev.platform != "web" and kind == "user" and rng.random() < b.P_APP_REMOVE:
+                removed = last_seen + rng.randrange(1, 10) * 86_400_000_000
+                dev.campaign, dev.session_id = None, 0
+                events.append(Event(removed, "app_remove", dev, uid))
         user["lastLoginAt"] = firestore_timestamp(last_seen)
         if state["purchased"]:
             user["isPremium"] = True
@@ -301,8 +388,34 @@ class _Simulation:
                 self.variant_buyers[experiment_id][variant] += state["purchased"]
         self.users.write(uid, user)
         for event in sorted(events, key=lambda e: e.ts_us):
-            if event.ts_us < self.end_us:
-                self.ga4.write(event, self._ga4_row(event, state["source"], variants))
+            if event.ts_us < self.end_us and not self._in_quiet_day(event):
+                row = self._ga4_row(event, state["source"], variants)
+                self.ga4.write(event, row, self._tallies(event))
+
+    def _in_quiet_day(self, event: Event) -> bool:
+        """A late evening's activity that would run into a day the app is down."""
+        day = datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date()
+        return (day - self.config.start).days in self.config.quiet_day_offsets()
+
+    @staticmethod
+    def _tallies(event: Event) -> dict[str, float]:
+        """What a landed event adds to the truth, beyond its count."""
+        tallies: dict[str, float] = {}
+        if event.device.pseudo_id is None:
+            tallies["cookieless_events"] = 1
+        if event.bundle is not None:
+            tallies["batched_events"] = 1
+        if event.name == "screen_view" and "firebase_screen" not in event.params:
+            tallies["screen_class_only_views"] = 1
+        if event.name == "session_start" and event.campaign:
+            tallies[f"campaign_sessions:{event.campaign[0]}/{event.campaign[1]}"] = 1
+        if event.name == "app_remove":
+            tallies["app_removes"] = 1
+        if event.price:
+            amount, currency = event.price
+            tallies["purchases"] = 1
+            tallies[f"revenue:{currency}"] = amount
+        return tallies
 
     def _assign(self, uid: str, experiment: b.Experiment, t: int) -> str:
         split = experiment.actual_split
@@ -322,9 +435,12 @@ class _Simulation:
     def _pseudo_id(self) -> str:
         return f"{self.rng.getrandbits(40):012x}.{self.rng.randrange(10**9, 10**10)}"
 
-    def _session(self, events: list[Event], device: Device, uid: str | None, t: int) -> int:
+    def _session(
+        self, events: list[Event], device: Device, uid: str | None, t: int, campaign=None
+    ) -> int:
         device.session_number += 1
         device.session_id = t // 1_000_000
+        device.campaign, device.requests = campaign, 0
         events.append(Event(t, "session_start", device, uid))
         return t + self.rng.randrange(1, 5) * 1_000_000
 
@@ -333,9 +449,14 @@ class _Simulation:
 
     def _view_params(self, device: Device) -> dict:
         screen = self.rng.choice(["home", "calendar", "meeting_detail", "profile", "search"])
-        key = "page_location" if device.platform == "web" else "firebase_screen"
-        value = f"https://calback.app/{screen}" if device.platform == "web" else screen
-        return {key: value, "engagement_time_msec": self.rng.randrange(800, 60_000)}
+        engagement = {"engagement_time_msec": self.rng.randrange(800, 60_000)}
+        if device.platform == "web":
+            return {"page_location": f"https://calback.app/{screen}", **engagement}
+        suffix = "Activity" if device.platform == "android" else "ViewController"
+        screen_class = screen.title().replace("_", "") + suffix
+        if device.platform == "android" and self.rng.random() < b.P_SCREEN_CLASS_ONLY:
+            return {"firebase_screen_class": screen_class, **engagement}
+        return {"firebase_screen": screen, "firebase_screen_class": screen_class, **engagement}
 
     def _activity(self, events, device, uid, t, state, variants, kind, first_day=False) -> int:
         rng = self.rng
@@ -362,8 +483,18 @@ class _Simulation:
             events.append(Event(t, "invite_accept", device, uid))
             t += rng.randrange(5, 60) * 1_000_000
             events.append(Event(t, "vote_submit", device, uid))
+        if kind != "bot" and rng.random() < b.P_BATCHED_ENGAGEMENT:
+            # One batch: two user_engagement events, one timestamp, different engagement times.
+            t += rng.randrange(5, 60) * 1_000_000
+            bundle = rng.randrange(1, 10**9)
+            for index in range(2):
+                engagement = {"engagement_time_msec": rng.randrange(100, 30_000)}
+                events.append(
+                    Event(t, "user_engagement", device, uid, engagement, None, bundle, index)
+                )
         if kind == "whale" and state["confirmed"] and rng.random() < 0.3:
-            t = self._purchase(events, device, uid, t, state, rng.randrange(*b.WHALE_PURCHASE_KRW))
+            amount = rng.randrange(*b.WHALE_PURCHASE_KRW)
+            t = self._purchase(events, device, uid, t, state, (amount, "KRW"))
         return t
 
     def _meeting(self, events, device, uid, t, state, variants, kind) -> int:
@@ -402,7 +533,8 @@ class _Simulation:
                 for experiment in b.EXPERIMENTS:
                     p *= experiment.purchase_multiplier[variants[experiment.experiment_id]]
                 if first_confirm and kind == "user" and rng.random() < p:
-                    price = rng.choice([b.PRICE_MONTHLY_KRW, b.PRICE_YEARLY_KRW])
+                    currency, monthly, yearly, _ = state["currency"]
+                    price = (rng.choice([monthly, yearly]), currency)
                     t = self._purchase(events, device, uid, t, state, price)
             elif rng.random() < 0.2:
                 status, updated = "cancelled", t + rng.randrange(60, 3600) * 1_000_000
@@ -427,33 +559,47 @@ class _Simulation:
             self.meetings.write(mid, meeting)
         return t
 
-    def _purchase(self, events, device, uid, t, state, value_krw: int) -> int:
+    def _purchase(self, events, device, uid, t, state, price: tuple[float, str]) -> int:
+        """Apps log a store purchase as GA4's in_app_purchase, the web as purchase."""
         t += self.rng.randrange(30, 300) * 1_000_000
         if t >= self.end_us:
             return t
-        events.append(Event(t, "purchase", device, uid, {"currency": "KRW"}, value_krw))
+        name = "purchase" if device.platform == "web" else "in_app_purchase"
+        params = {"currency": price[1]}
+        if name == "in_app_purchase":
+            params |= {"product_id": "calback_premium", "quantity": 1}
+        events.append(Event(t, name, device, uid, params, price))
         if not state["purchased"]:
             state["purchased"], state["purchased_at"] = True, t
-        self.revenue_krw += value_krw
         return t
 
     # --- GA4 export rows ---------------------------------------------------------------------
-    def _ga4_row(self, event: Event, source: tuple, variants: dict) -> dict:
+    def _ga4_row(self, event: Event, source: tuple | None, variants: dict) -> dict:
         rng, device = self.rng, event.device
-        params: dict[str, Any] = {
-            "ga_session_id": event.session[0],
-            "ga_session_number": event.session[1],
-            **event.params,
-        }
-        if event.value_krw is not None:
-            params["value"] = float(event.value_krw)
+        params: dict[str, Any] = {}
+        if device.pseudo_id:  # a cookieless ping has no session either
+            params |= {"ga_session_id": event.session[0], "ga_session_number": event.session[1]}
+        params |= event.params
+        if event.name == "session_start" and event.campaign:  # the landing URL's UTM tags
+            campaign_source, medium, name, gclid = event.campaign
+            params |= {"source": campaign_source, "medium": medium, "campaign": name}
+            if gclid:
+                params["gclid"] = gclid
+        if event.price:
+            params["value"] = float(event.price[0])
+        in_usd = (
+            round(event.price[0] * b.RATES_TO_KRW[event.price[1]] / b.RATES_TO_KRW["USD"], 6)
+            if event.price
+            else None
+        )
         row: dict[str, Any] = {
             "event_date": datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).strftime("%Y%m%d"),
             # BigQuery's JSON export writes INT64 as strings; half the rows do here too.
             "event_timestamp": self._int64(event.ts_us),
             "event_name": event.name,
             "event_params": [self._param(k, v) for k, v in params.items()],
-            "event_bundle_sequence_id": self._int64(rng.randrange(1, 10**6)),
+            "event_value_in_usd": in_usd,
+            "event_bundle_sequence_id": self._int64(event.bundle or rng.randrange(1, 10**6)),
             "user_id": event.user_id,
             "user_pseudo_id": device.pseudo_id,
             "user_properties": [
@@ -462,7 +608,9 @@ class _Simulation:
             ]
             if event.user_id
             else [],
-            "user_first_touch_timestamp": self._int64(device.first_touch_us),
+            "user_first_touch_timestamp": self._int64(device.first_touch_us)
+            if device.pseudo_id
+            else None,
             "device": {
                 "category": "desktop" if device.platform == "web" else "mobile",
                 "operating_system": {"ios": "iOS", "android": "Android", "web": "Web"}[
@@ -480,21 +628,54 @@ class _Simulation:
             "app_info": {"id": APP_ID[device.platform], "version": "2.4.1"}
             if APP_ID[device.platform]
             else None,
-            "traffic_source": {"name": source[2], "medium": source[1], "source": source[0]},
+            "traffic_source": {"name": source[2], "medium": source[1], "source": source[0]}
+            if source
+            else None,
             "stream_id": STREAM_IDS[device.platform],
             "platform": device.platform.upper(),
             "ecommerce": {
                 "transaction_id": f"T{event.ts_us}",
-                "purchase_revenue": float(event.value_krw),
+                "purchase_revenue": float(event.price[0]),
+                "purchase_revenue_in_usd": in_usd,
             }
-            if event.value_krw is not None
+            if event.price
             else None,
             "items": [],
         }
+        if event.campaign:
+            row |= self._campaign_fields(event)
         if device.platform == "web":
-            # A field this loader does not know: it must be ignored, not fail the load.
-            row["privacy_info"] = {"analytics_storage": "Yes", "ads_storage": "No"}
+            consent = "Yes" if device.pseudo_id else "No"
+            row["privacy_info"] = {"analytics_storage": consent, "ads_storage": "No"}
+            # Web events say which page load, request and place in it they were sent in.
+            row["batch_page_id"] = self._int64(event.session[0] * 1000)
+            row["batch_ordering_id"] = self._int64(event.batch)
+            row["batch_event_index"] = self._int64(event.batch_index)
         return row
+
+    @staticmethod
+    def _campaign_fields(event: Event) -> dict:
+        """Where GA4 (2023-2024) puts a campaign: on the event that collected it, and on every
+        event of the session as its last-click source."""
+        source, medium, name, gclid = event.campaign
+        fields: dict[str, Any] = {
+            "session_traffic_source_last_click": {
+                "manual_campaign": {"source": source, "medium": medium, "campaign_name": name},
+                "cross_channel_campaign": {
+                    "source": source,
+                    "medium": medium,
+                    "campaign_name": name,
+                },
+            }
+        }
+        if event.name == "session_start":
+            fields["collected_traffic_source"] = {
+                "manual_source": source,
+                "manual_medium": medium,
+                "manual_campaign_name": name,
+                "gclid": gclid,
+            }
+        return fields
 
     def _int64(self, value: int) -> int | str:
         return str(value) if self.rng.random() < 0.5 else value
@@ -513,14 +694,34 @@ def generate(config: GeneratorConfig) -> dict:
     with ExitStack() as stack:
         sim = _Simulation(config, stack)
         sim.run()
+    final = Counter()
+    for counts in sim.ga4.counts["final"].values():
+        final.update(counts)
     truth = {
         "config": {**asdict(config), "out": str(config.out), "start": config.start.isoformat()},
         "end": (config.start + timedelta(config.days - 1)).isoformat(),
+        "quiet_days": sorted(
+            (config.start + timedelta(offset)).isoformat()
+            for offset in config.quiet_day_offsets()
+        ),
+        # Purchases that landed, in their currencies, and all of them in won at the demo's rates.
+        "revenue_by_currency": {
+            key.split(":")[1]: round(value, 2)
+            for key, value in sorted(final.items())
+            if key.startswith("revenue:")
+        },
+        "revenue_krw": round(
+            sum(
+                value * b.RATES_TO_KRW[key.split(":")[1]]
+                for key, value in final.items()
+                if key.startswith("revenue:")
+            ),
+            2,
+        ),
         "users": config.users,
         "multi_device_users": sim.multi_device_users,
         "bots": sorted(sim.bots),
         "whales": sorted(sim.whales),
-        "revenue_krw": sim.revenue_krw,
         "experiments": {
             e.experiment_id: {
                 **asdict(e),

@@ -23,7 +23,17 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from calback_platform.resources.firestore_source import PAGE_SCHEMA
-from calback_platform.resources.ga4_schema import GA4_EVENT_SCHEMA, GA4_REQUIRED_FIELDS
+from calback_platform.resources.ga4_schema import (
+    BOOLEAN,
+    FLOAT64,
+    GA4_EXPORT_SCHEMA,
+    GA4_REQUIRED_FIELDS,
+    INT64,
+    STRING,
+    UNKNOWN_FIELDS,
+    bigquery_type,
+    read_shape,
+)
 from calback_platform.resources.ga4_source import BigQueryGA4Export, GA4Export
 from calback_platform.resources.warehouse import (
     FirestoreLoadStats,
@@ -36,8 +46,64 @@ from calback_platform.resources.warehouse import (
 _STAGE_OPTIONS = (
     "options (expiration_timestamp = timestamp_add(current_timestamp(), interval 1 day))"
 )
-_GA4_COLUMNS = ", ".join(GA4_EVENT_SCHEMA)
+_GA4_COLUMNS = ", ".join(GA4_EXPORT_SCHEMA)
 _PARAMETER_TYPES = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING"}
+# The export's field types as the BigQuery API names them, in the schema's terms.
+_API_TYPES = {"INTEGER": INT64, "FLOAT": FLOAT64, "BOOL": BOOLEAN}
+
+
+def export_node(field: bigquery.SchemaField):
+    """An export table's field in the terms of GA4_EXPORT_SCHEMA (dict, list or type name)."""
+    if field.field_type in ("RECORD", "STRUCT"):
+        node = {child.name: export_node(child) for child in field.fields}
+    else:
+        node = _API_TYPES.get(field.field_type, field.field_type)
+    return [node] if field.mode == "REPEATED" else node
+
+
+def ga4_projection(export: dict) -> tuple[list[str], list[str]]:
+    """The select list that gives an export table (`export`: its fields, as export_node gives
+    them) the raw table's columns, and the top-level fields that hold something the schema does
+    not know (to keep in `_unknown_fields`). A field the export lacks (an older export) is
+    NULL; a record or array lacking some of its fields is rebuilt with them as NULL."""
+    columns = [
+        f"{_project(name, known, export.get(name))} as {name}"
+        for name, known in GA4_EXPORT_SCHEMA.items()
+    ]
+    unknown = [
+        name for name, node in export.items() if _holds_unknown(node, GA4_EXPORT_SCHEMA.get(name))
+    ]
+    return columns, unknown
+
+
+def _holds_unknown(node, known) -> bool:
+    if known is None:
+        return True
+    if isinstance(node, list) and isinstance(known, list):
+        return _holds_unknown(node[0], known[0])
+    if isinstance(node, dict) and isinstance(known, dict):
+        return any(_holds_unknown(child, known.get(name)) for name, child in node.items())
+    return False
+
+
+def _project(expression: str, known, actual) -> str:
+    if actual is None:
+        return f"cast(null as {bigquery_type(known)})"
+    if actual == known:
+        return expression
+    if isinstance(known, list) and isinstance(actual, list):
+        element = _project("element", known[0], actual[0])
+        return (
+            f"array(select {element} from unnest({expression}) as element "
+            "with offset as position order by position)"
+        )
+    if isinstance(known, dict) and isinstance(actual, dict):
+        fields = ", ".join(
+            f"{_project(f'{expression}.{name}', child, actual.get(name))} as {name}"
+            for name, child in known.items()
+        )
+        return f"if({expression} is null, null, struct({fields}))"
+    return f"safe_cast({expression} as {bigquery_type(known)})"
 
 
 def _ga4_reason_sql() -> str:
@@ -45,7 +111,7 @@ def _ga4_reason_sql() -> str:
     the local files only missing fields and a wrong day can occur."""
     checks = []
     for name in GA4_REQUIRED_FIELDS:
-        empty = " or {0} = ''" if GA4_EVENT_SCHEMA[name] == "VARCHAR" else ""
+        empty = " or {0} = ''" if GA4_EXPORT_SCHEMA[name] == STRING else ""
         checks.append(f"when {name} is null{empty.format(name)} then 'missing {name}'")
     checks.append(
         "when event_date <> format_date('%Y%m%d', export_date) "
@@ -54,9 +120,20 @@ def _ga4_reason_sql() -> str:
     return "case " + " ".join(checks) + " end"
 
 
-def ga4_stage_sql(stage: str, export: BigQueryGA4Export, tables: dict[date, str]) -> str:
-    """The window's export rows with a reason (NULL when usable) and a fingerprint for exact
-    duplicates. Literal `_table_suffix` lists let BigQuery read only those days' tables."""
+def ga4_stage_sql(
+    stage: str, export: BigQueryGA4Export, tables: dict[date, str], fields: dict
+) -> str:
+    """The window's export rows in the raw table's columns, with a reason (NULL when usable), a
+    fingerprint of the whole exported row for exact duplicates, and what the schema does not
+    know. Literal `_table_suffix` lists let BigQuery read only those days' tables."""
+    columns, unknown = ga4_projection(fields)
+    exported = ", ".join(fields)
+    kept = (
+        f"if(coalesce({', '.join(f'to_json_string({name})' for name in unknown)}) is null, null, "
+        f"to_json(struct({', '.join(unknown)})))"
+        if unknown
+        else "cast(null as json)"
+    )
     selects = []
     for prefix in ("events_", "events_intraday_"):
         suffixes = [
@@ -64,7 +141,10 @@ def ga4_stage_sql(stage: str, export: BigQueryGA4Export, tables: dict[date, str]
         ]
         if suffixes:
             selects.append(
-                f"select {_GA4_COLUMNS}, parse_date('%Y%m%d', _table_suffix) as export_date, "
+                f"select {', '.join(columns)}, {kept} as {UNKNOWN_FIELDS}, "
+                f"farm_fingerprint(to_json_string(struct({exported}))) as row_fingerprint, "
+                f"left(to_json_string(struct({exported})), 100000) as raw_record, "
+                f"parse_date('%Y%m%d', _table_suffix) as export_date, "
                 f"concat('{prefix}', _table_suffix) as source_table "
                 f"from `{export.project}.{export.dataset}.{prefix}*` "
                 f"where _table_suffix in ({', '.join(suffixes)})"
@@ -74,44 +154,45 @@ def ga4_stage_sql(stage: str, export: BigQueryGA4Export, tables: dict[date, str]
     {_STAGE_OPTIONS} as
     with exported as (
         {union}
-    ), judged as (
-        select *, {_ga4_reason_sql()} as reason from exported
     )
-    select *,
-        farm_fingerprint(to_json_string(struct({_GA4_COLUMNS}))) as row_fingerprint,
-        if(reason is null, null, left(to_json_string(struct({_GA4_COLUMNS})), 100000))
-            as raw_record
-    from judged"""
+    select * except (raw_record), {_ga4_reason_sql()} as reason,
+        if({_ga4_reason_sql()} is null, null, raw_record) as raw_record
+    from exported"""
 
 
 def ga4_replace_sql(events: str, quarantine: str, stage: str) -> str:
     """Replace the window (@first_day..@last_day) of events and quarantine in one transaction."""
-    return f"""create table if not exists `{events}`
+    columns = ", ".join(
+        f"`{name}` {bigquery_type(node)}" for name, node in GA4_EXPORT_SCHEMA.items()
+    )
+    landed = f"{_GA4_COLUMNS}, {UNKNOWN_FIELDS}, export_date"
+    return f"""create table if not exists `{events}` (
+        {columns}, {UNKNOWN_FIELDS} json, export_date date, _loaded_at timestamp)
     partition by export_date
-    cluster by event_name, user_pseudo_id
-    as select {_GA4_COLUMNS}, export_date, current_timestamp() as _loaded_at
-    from `{stage}` where false;
+    cluster by event_name, user_pseudo_id;
     create table if not exists `{quarantine}` (
         export_date date, source_file string, line_number int64, reason string,
-        raw_record string, _loaded_at timestamp)
+        raw_record string, raw_bytes bytes, _loaded_at timestamp)
     partition by export_date;
     begin transaction;
     delete from `{events}` where export_date between @first_day and @last_day;
-    insert into `{events}` ({_GA4_COLUMNS}, export_date, _loaded_at)
-    select {_GA4_COLUMNS}, export_date, current_timestamp()
+    insert into `{events}` ({landed}, _loaded_at)
+    select {landed}, current_timestamp()
     from `{stage}`
     where reason is null
     qualify row_number() over (partition by export_date, row_fingerprint) = 1;
     delete from `{quarantine}` where export_date between @first_day and @last_day;
     insert into `{quarantine}`
-    select export_date, source_table, null, reason, raw_record, current_timestamp()
+    select export_date, source_table, null, reason, raw_record, null, current_timestamp()
     from `{stage}` where reason is not null;
     commit transaction;"""
 
 
 def _ga4_stats_sql(stage: str) -> str:
     return f"""select export_date, count(*) as lines, countif(reason is null) as usable,
-        count(distinct if(reason is null, row_fingerprint, null)) as events
+        count(distinct if(reason is null, row_fingerprint, null)) as events,
+        count(distinct if(reason is null and user_pseudo_id is null, row_fingerprint, null))
+            as cookieless
     from `{stage}` group by export_date order by export_date"""
 
 
@@ -279,11 +360,16 @@ class BigQueryWarehouse(Warehouse):
                 t.table_id for t in client.list_tables(f"{export.project}.{export.dataset}")
             }
             tables = export.day_tables(days, existing)  # fails before touching anything
+            # A wildcard table has the columns of its newest table (GA4 only ever adds some).
+            newest = f"{export.project}.{export.dataset}.{tables[max(tables)]}"
+            fields = {f.name: export_node(f) for f in client.get_table(newest).schema}
             stats = Ga4LoadStats(files=[f"{export.dataset}.{name}" for name in tables.values()])
             self._ensure_dataset(client, "raw_ga4")
             try:
-                self._run(client, ga4_stage_sql(stage, export, tables))
-                for day, lines, usable, rows in self._run(client, _ga4_stats_sql(stage)):
+                self._run(client, ga4_stage_sql(stage, export, tables, fields))
+                for day, lines, usable, rows, cookieless in self._run(
+                    client, _ga4_stats_sql(stage)
+                ):
                     if lines and (lines - usable) / lines > max_bad_share:
                         first_bad = self._run(
                             client,
@@ -295,6 +381,7 @@ class BigQueryWarehouse(Warehouse):
                         raise_corrupt_export(day, lines, lines - usable, max_bad_share, first_bad)
                     stats.source_lines += lines
                     stats.rows += rows
+                    stats.cookieless_events += cookieless
                     stats.duplicates += usable - rows
                     stats.rows_by_day[day.isoformat()] = rows
                 for reason, count in self._run(
@@ -303,10 +390,10 @@ class BigQueryWarehouse(Warehouse):
                     "where reason is not null group by 1",
                 ):
                     stats.quarantined[reason] += count
+                shape = read_shape(fields)
+                stats.unknown_fields = shape.unknown
                 stats.schema = {
-                    f"field:{field.name}": field.field_type.lower()
-                    for field in client.get_table(stage).schema
-                    if field.name in GA4_EVENT_SCHEMA
+                    f"field:{path}": "|".join(sorted(kinds)) for path, kinds in shape.fields.items()
                 } | dict(self._run(client, _ga4_schema_sql(stage)))
                 self._run(
                     client,

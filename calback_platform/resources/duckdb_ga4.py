@@ -1,15 +1,17 @@
-"""Landing a window of GA4 export files in DuckDB, in two streamed passes over the files.
+"""Landing a window of GA4 export files in DuckDB, losslessly, in two streamed passes over them.
 
-The first pass judges every line on narrow columns, the second parses the lines to keep in one
-INSERT, both in set-based SQL; Arrow splits the files into lines, so Python never looks at a line.
-Memory holds a few batches of lines and the judged columns, never a day, and the whole window
-lands in one transaction (the caller's).
+The first pass judges every line on narrow columns (is it JSON, UTF-8, its required fields, its
+hash, its shape), the second parses the lines to keep in one INSERT; Arrow splits the files into
+lines, so Python never looks at a line, except the few it reads back by their byte offset: one
+line of each distinct shape (to learn the window's structure) and the lines that hold a value
+their type cannot take. Memory holds a few batches of lines and the judged columns, never a day,
+and the whole window lands in one transaction (the caller's).
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -20,23 +22,58 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from calback_platform.resources.ga4_schema import GA4_EVENT_SCHEMA, GA4_REQUIRED_FIELDS
+from calback_platform.resources.ga4_schema import (
+    GA4_EXPORT_SCHEMA,
+    GA4_REQUIRED_FIELDS,
+    UNKNOWN_FIELDS,
+    ShapeReport,
+    broken_reason,
+    duckdb_structure,
+    duckdb_type,
+    is_broken,
+    read_shape,
+    rejected_values,
+    suspect_values_pattern,
+)
 from calback_platform.resources.warehouse import Ga4LoadStats, raise_corrupt_export
 
 EVENTS = "raw_ga4.events"
 QUARANTINE = "raw_ga4.events_quarantine"
+REJECTED_VALUES = "raw_ga4.events_rejected_values"
+EVENTS_COLUMNS = [
+    *((name, duckdb_type(node)) for name, node in GA4_EXPORT_SCHEMA.items()),
+    (UNKNOWN_FIELDS, "JSON"),  # what the schema does not know yet, as the export had it
+    ("export_date", "DATE"),
+    ("_loaded_at", "TIMESTAMPTZ"),
+]
+QUARANTINE_COLUMNS = [
+    ("export_date", "DATE"),
+    ("source_file", "VARCHAR"),
+    ("line_number", "BIGINT"),
+    ("reason", "VARCHAR"),
+    ("raw_record", "VARCHAR"),
+    ("raw_bytes", "BLOB"),  # the line as it was, when it was not UTF-8
+    ("_loaded_at", "TIMESTAMPTZ"),
+]
+REJECTED_VALUES_COLUMNS = [
+    ("export_date", "DATE"),
+    ("source_file", "VARCHAR"),
+    ("line_number", "BIGINT"),
+    ("field", "VARCHAR"),  # its path, e.g. items[].price
+    ("value", "JSON"),  # as the export had it; the event landed with NULL (or the cast value)
+    ("expected_type", "VARCHAR"),
+    ("_loaded_at", "TIMESTAMPTZ"),
+]
 _LINE_BLOCK_BYTES = 16 * 1024 * 1024
 # Small batches: DuckDB's threads share an Arrow stream batch by batch.
 _BATCH_LINES = 1024
 # What judging a line needs: its required fields only, a fraction of a full parse.
-_REQUIRED_STRUCTURE = json.dumps({name: GA4_EVENT_SCHEMA[name] for name in GA4_REQUIRED_FIELDS})
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Top-level fields (names and JSON types) are profiled on every SAMPLE_EVERY-th usable line.
-SAMPLE_EVERY = 20
+_REQUIRED_STRUCTURE = json.dumps({name: duckdb_structure()[name] for name in GA4_REQUIRED_FIELDS})
 
 
 def line_blocks(path: Path, block_bytes: int = _LINE_BLOCK_BYTES) -> Iterator[pa.Table]:
-    """A text file's lines as Arrow tables of (line_number, line), about `block_bytes` each.
+    """A text file's lines as Arrow tables of (line_number, byte_offset, line, bad_utf8), about
+    `block_bytes` each.
 
     Blocks are read into one reused buffer, and Arrow splits them in C++ straight from it: the
     bytes are copied once, into the lines. Python only finds the last newline of a block.
@@ -44,6 +81,7 @@ def line_blocks(path: Path, block_bytes: int = _LINE_BLOCK_BYTES) -> Iterator[pa
     first_line = 1
     buffer = bytearray(block_bytes)
     held = 0  # the start of a line the previous block cut off, moved to the buffer's front
+    start = 0  # the file offset of the buffer's first byte
     with path.open("rb", buffering=0) as source:
         while True:
             if held == len(buffer):
@@ -54,32 +92,61 @@ def line_blocks(path: Path, block_bytes: int = _LINE_BLOCK_BYTES) -> Iterator[pa
             cut = buffer.rfind(b"\n", 0, end) + 1 if read else end
             if cut:
                 text = pa.py_buffer(buffer).slice(0, cut - (buffer[cut - 1] == ord("\n")))
-                lines = _split_lines(text)
+                lines, bad_utf8, lengths = _split_lines(text)
                 del text  # before the buffer is refilled
-                numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
+                offsets = start + np.concatenate(([0], np.cumsum(lengths[:-1] + 1)))
+                numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
                 first_line += len(lines)
-                yield pa.table({"line_number": numbers, "line": lines})
+                yield pa.table(
+                    {
+                        "line_number": numbers,
+                        "byte_offset": offsets.astype(np.int64),
+                        "line": lines,
+                        "bad_utf8": bad_utf8,
+                    }
+                )
             buffer[: end - cut] = buffer[cut:end]
-            held = end - cut
+            held, start = end - cut, start + cut
             if not read:
                 return
 
 
-def _split_lines(text: pa.Buffer) -> pa.Array:
-    """`text` split at newlines, as strings (new memory); bytes not UTF-8 become U+FFFD."""
+def _split_lines(text: pa.Buffer) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """`text` split at newlines, as strings (new memory); which lines were not UTF-8 (those
+    arrive with U+FFFD in place of the bytes they had); and each line's length in bytes."""
     offsets = pa.array([0, text.size], pa.int64()).buffers()[1]
     whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, text])
     lines = pc.list_flatten(pc.split_pattern(whole, b"\n"))
+    lengths = pc.binary_length(lines).to_numpy(zero_copy_only=False)
     try:
-        return lines.cast(pa.large_string())  # validates; copies nothing
+        strings = lines.cast(pa.large_string())  # validates; copies nothing
+        return strings, pa.nulls(len(lines), pa.bool_()), lengths
     except pa.ArrowInvalid:
-        return _split_lines(pa.py_buffer(text.to_pybytes().decode("utf-8", "replace").encode()))
+        decoded, bad = [], []
+        for raw in lines.to_pylist():  # rare: only a block holding a line that is not UTF-8
+            try:
+                decoded.append(raw.decode("utf-8"))
+                bad.append(None)
+            except UnicodeDecodeError:
+                decoded.append(raw.decode("utf-8", "replace"))
+                bad.append(True)
+        return pa.array(decoded, pa.large_string()), pa.array(bad, pa.bool_()), lengths
+
+
+def read_lines_at(path: Path, offsets: list[int]) -> list[bytes]:
+    """The lines that start at these byte offsets of a file, without their newline."""
+    lines = []
+    with path.open("rb") as source:
+        for offset in offsets:
+            source.seek(offset)
+            lines.append(source.readline().removesuffix(b"\n"))
+    return lines
 
 
 def _reason_sql() -> str:
     """Why a line is unusable (NULL when it is fine), as a SQL CASE over `r`, the line's
     required fields, and `line` itself."""
-    checks = ["when r is null then 'unparsable JSON'"]
+    checks = ["when bad_utf8 then 'not valid UTF-8'", "when r is null then 'unparsable JSON'"]
     for name in GA4_REQUIRED_FIELDS:
         value = f"json_extract(line, '$.{name}')"
         checks.append(
@@ -94,20 +161,7 @@ def _reason_sql() -> str:
     return "case " + " ".join(checks) + " end"
 
 
-# The shape of what was read, for schema-drift checks: the JSON types of the sampled lines'
-# top-level fields (one multi-path json_extract per line over `{paths}`, the keys seen) ...
-_FIELDS_SQL = """
-    select name, string_agg(distinct kind, '|' order by kind)
-    from (
-        select 'field:' || unnest(?::varchar[]) as name,
-               unnest(list_transform(json_extract(line, {paths}), lambda v: json_type(v))) as kind
-        from ga4_judged
-        where reason is null and line is not null
-    )
-    where kind is not null  -- a key the line does not have
-    group by name
-"""
-# ... and the event names and parameter value types of the rows landed.
+# The event names and parameter value types of the rows landed, for the schema-drift check.
 _LANDED_SQL = """
     with params as (  -- distinct before the kinds are named: rows repeat a few shapes
         select distinct p.key,
@@ -131,13 +185,14 @@ _LANDED_SQL = """
     select name, string_agg(distinct kind, '|' order by kind) from kinds group by name
 """
 
-
 _LINE_SCHEMA = pa.schema(
     [
         ("export_date", pa.date32()),
         ("file_number", pa.int32()),
         ("line_number", pa.int64()),
+        ("byte_offset", pa.int64()),
         ("line", pa.large_string()),
+        ("bad_utf8", pa.bool_()),
     ]
 )
 
@@ -160,22 +215,44 @@ def _version(path: Path) -> tuple[int, int]:
     return status.st_size, status.st_mtime_ns
 
 
+def ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]):
+    """Create `table` with these columns, or bring an older layout of it to them: rows are copied
+    by column name, and a record gains its new fields as NULL."""
+    schema = table.split(".")[0]
+    ddl = ", ".join(f'"{column}" {kind}' for column, kind in columns)
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create table if not exists {table} ({ddl})")
+    wanted = ", ".join(f'null::{kind} as "{column}"' for column, kind in columns)
+    layout = "select column_name, column_type from ({})"
+    if (
+        con.execute(layout.format(f"describe {table}")).fetchall()
+        != con.execute(layout.format(f"describe select {wanted}")).fetchall()
+    ):
+        con.execute(f"alter table {table} rename to {table.split('.')[1]}_before_upgrade")
+        con.execute(f"create table {table} ({ddl})")
+        con.execute(f"insert into {table} by name select * from {table}_before_upgrade")
+        con.execute(f"drop table {table}_before_upgrade")
+
+
 class Ga4WindowLoad:
     """One window's export files, landed into `raw_ga4.events` on an open transaction of `con`.
 
-    Two passes stream the files: the first judges every line on narrow columns (its hash,
-    length and why it is unusable) and keeps only unusable and sampled lines; the second
-    parses the lines to land in one INSERT, so DuckDB's threads write it like `read_json`.
-    Memory holds a few batches of lines and the judged columns, never a day.
+    Two passes stream the files: the first judges every line on narrow columns and keeps only
+    the text of unusable and suspect lines; the second parses the lines to land in one INSERT,
+    so DuckDB's threads write it like `read_json`. Between them, one line of each distinct shape
+    is read back by its offset to learn the window's structure: fields the schema does not know
+    (kept in `_unknown_fields`), fields of a kind their type cannot take, broken parameters.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, structure: str, loaded_at: datetime):
         self.con, self.structure, self.loaded_at = con, structure, loaded_at
+        self.paths: list[Path] = []
 
     def load(self, files: dict[date, list[Path]], max_bad_share: float) -> Ga4LoadStats:
         """Land the window; a day with too many unusable lines fails it, landing nothing."""
         con = self.con
         numbered = [(day, path) for day, paths in files.items() for path in paths]
+        self.paths = [path for _, path in numbered]
         con.execute(
             "create or replace temp table ga4_files (file_number integer, source_file varchar)"
         )
@@ -185,20 +262,18 @@ class Ga4WindowLoad:
         )
         versions = [_version(path) for _, path in numbered]  # both passes must read the same
         self._judge(numbered)
+        shapes = self._read_shapes()
+        self._check_values(shapes)
         self._list_skipped()
         con.execute("delete from ga4_judged where blank")  # a blank line is no line
         self._check_bad_shares(max_bad_share)
-        stats = self._read_stats()
+        stats = self._read_stats(shapes)
         stats.files = [str(path) for _, path in numbered]
-        con.execute(
-            f"""insert into {QUARANTINE}
-            select export_date, source_file, line_number, reason, line, ?
-            from ga4_judged join ga4_files using (file_number)
-            where reason is not null""",
-            [self.loaded_at],
-        )
+        self._write_quarantine()
+        stats.rejected_values = self._write_rejected_values()
+        unknown_fields = self._list_unknown_lines(shapes)
         con.execute("drop table ga4_judged")  # its memory is the insert's now
-        self._land(numbered)
+        self._land(numbered, unknown_fields)
         if [_version(path) for _, path in numbered] != versions:
             raise dg.Failure(
                 "A GA4 export file changed while it was loaded; nothing was replaced. "
@@ -212,21 +287,122 @@ class Ga4WindowLoad:
         self.con.execute(
             f"""
             create or replace temp table ga4_judged as
-            with parsed as (select *, json_valid(line) as valid from ga4_lines),
+            with parsed as (
+                select *, coalesce(not bad_utf8, true) and json_valid(line) as valid
+                from ga4_lines
+            ),
             judged as (
                 select *, case when valid then json_transform(line, '{_REQUIRED_STRUCTURE}') end
                           as r
                 from parsed
             )
-            select export_date, file_number, line_number,
+            select export_date, file_number, line_number, byte_offset,
                    hash(line) as line_hash, length(line) as line_length,
                    case when valid then false else trim(line) = '' end as blank,  -- trim copies
                    {_reason_sql()} as reason,
-                   -- the text of unusable lines (to quarantine) and of a sample (to profile)
-                   case when (reason is not null or line_number % {SAMPLE_EVERY} = 1)
-                             and not blank
-                        then line end as line
-            from judged"""
+                   -- its shape: the keys of every object in it, the line's own first (one parse)
+                   case when valid then hash(json_keys('[' || line || ']', '$.**')) end as shape,
+                   valid and regexp_matches(line, $suspect) as suspect,
+                   -- the text of the lines to quarantine or to check value by value
+                   case when (reason is not null or suspect) and not blank then line end as line
+            from judged""",
+            {"suspect": suspect_values_pattern()},
+        )
+
+    def _fetch(self, where: str) -> list[tuple[int, int, str]]:
+        """(file_number, line_number, text) of the judged lines matching `where`, read back from
+        the files by byte offset unless the judge kept their text."""
+        rows = self.con.execute(
+            f"select file_number, line_number, byte_offset, line from ga4_judged where {where} "
+            "order by file_number, line_number"
+        ).fetchall()
+        missing: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for file_number, line_number, offset, line in rows:
+            if line is None:
+                missing[file_number].append((line_number, offset))
+        read = {}
+        for file_number, lines in missing.items():
+            texts = read_lines_at(self.paths[file_number], [offset for _, offset in lines])
+            for (line_number, _), text in zip(lines, texts, strict=True):
+                read[file_number, line_number] = text.decode("utf-8")
+        return [
+            (file_number, line_number, read[file_number, line_number] if line is None else line)
+            for file_number, line_number, _, line in rows
+        ]
+
+    def _keep(self, table: str, columns: str, rows: list) -> None:
+        """`rows` as a temporary table, for the SQL that follows."""
+        self.con.execute(f"create or replace temp table {table} ({columns})")
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            self.con.executemany(f"insert into {table} values ({marks})", rows)
+
+    def _read_shapes(self) -> dict[int, ShapeReport]:
+        """Each distinct line structure of the window's usable lines, read from its first line."""
+        firsts = self.con.execute(
+            """select shape, arg_min(file_number, (file_number, line_number)),
+                      arg_min(line_number, (file_number, line_number))
+            from ga4_judged where reason is null and shape is not null group by shape"""
+        ).fetchall()
+        if not firsts:
+            return {}
+        self._keep(
+            "ga4_shape_lines",
+            "file_number integer, line_number bigint",
+            [[f, n] for _, f, n in firsts],
+        )
+        texts = {
+            (f, n): text
+            for f, n, text in self._fetch(
+                "(file_number, line_number) in (select (file_number, line_number) "
+                "from ga4_shape_lines)"
+            )
+        }
+        shape_of = {(f, n): shape for shape, f, n in firsts}
+        keys = list(texts)
+        structures = self.con.execute(
+            "select json_structure(unnest(?::varchar[]))", [[texts[key] for key in keys]]
+        ).fetchall()
+        return {
+            shape_of[key]: read_shape(json.loads(structure))
+            for key, (structure,) in zip(keys, structures, strict=True)
+        }
+
+    def _check_values(self, shapes: dict[int, ShapeReport]) -> None:
+        """Read value by value the lines that may hold a value its type cannot take: those the
+        judge found suspect, and those of a shape with such a value. A line whose parameters are
+        no array of parameters is unusable (as one without a name is); the other values are
+        kept in `ga4_rejected`, and their lines land."""
+        broken = {shape: is_broken(report) for shape, report in shapes.items()}
+        self._keep(
+            "ga4_suspect_shapes",
+            "shape ubigint, reason varchar",
+            [[shape, reason] for shape, reason in broken.items() if shapes[shape].mistyped],
+        )
+        rejected, reasons = [], []
+        for file_number, line_number, text in self._fetch(
+            "reason is null and (suspect or shape in (select shape from ga4_suspect_shapes))"
+        ):
+            found = rejected_values(json.loads(text))
+            reason = broken_reason(found)
+            if reason:
+                reasons.append([file_number, line_number, reason, text])
+            else:
+                rejected += [[file_number, line_number, *value] for value in found]
+        self._keep(
+            "ga4_rejected",
+            "file_number integer, line_number bigint, field varchar, value json, expected varchar",
+            rejected,
+        )
+        self._keep(
+            "ga4_broken",
+            "file_number integer, line_number bigint, reason varchar, line varchar",
+            reasons,
+        )
+        self.con.execute(
+            """update ga4_judged set reason = b.reason, line = b.line from ga4_broken as b
+            where ga4_judged.file_number = b.file_number
+              and ga4_judged.line_number = b.line_number"""
         )
 
     def _list_skipped(self) -> None:
@@ -259,8 +435,8 @@ class Ga4WindowLoad:
                 ).fetchall()[0]
                 raise_corrupt_export(day, lines, bad, max_bad_share, first_bad)
 
-    def _read_stats(self) -> Ga4LoadStats:
-        """Lines read and quarantined, and the top-level fields of the sampled lines."""
+    def _read_stats(self, shapes: dict[int, ShapeReport]) -> Ga4LoadStats:
+        """Lines read and quarantined, and every field the usable lines hold, with its kinds."""
         con, stats = self.con, Ga4LoadStats()
         stats.source_lines, usable = con.execute(
             "select count(*), count(*) - count(reason) from ga4_judged"
@@ -271,25 +447,74 @@ class Ga4WindowLoad:
             "where reason is not null group by 1"
         ).fetchall():
             stats.quarantined[reason] += count
-        keys = [
-            key
-            for (key,) in con.execute(
-                "select distinct unnest(json_keys(line)) from ga4_judged "
-                "where reason is null and line is not null"
-            ).fetchall()
-            if _PLAIN_KEY.fullmatch(key)  # a key that could not be a JSON path is not typed
-        ]
-        if keys:
-            paths = "[" + ", ".join(f"'$.{key}'" for key in keys) + "]"
-            stats.schema = dict(con.execute(_FIELDS_SQL.format(paths=paths), [keys]).fetchall())
+        fields: dict[str, set[str]] = defaultdict(set)
+        for report in shapes.values():
+            for path, kinds in report.fields.items():
+                fields[path] |= kinds
+            stats.unknown_fields |= report.unknown
+        stats.schema = {f"field:{path}": "|".join(sorted(kinds)) for path, kinds in fields.items()}
         return stats
 
-    def _land(self, numbered: list[tuple[date, Path]]) -> None:
+    def _write_quarantine(self) -> None:
+        not_utf8 = self.con.execute(
+            """select file_number, line_number, byte_offset from ga4_judged
+            where reason = 'not valid UTF-8' order by file_number, line_number"""
+        ).fetchall()
+        self._keep(
+            "ga4_raw_bytes",
+            "file_number integer, line_number bigint, raw_bytes blob",
+            [
+                [f, n, read_lines_at(self.paths[f], [offset])[0]]  # rare: read one by one
+                for f, n, offset in not_utf8
+            ],
+        )
+        self.con.execute(
+            f"""insert into {QUARANTINE} by name
+            select export_date, source_file, line_number, reason, line as raw_record,
+                   raw_bytes, ? as _loaded_at
+            from ga4_judged join ga4_files using (file_number)
+            left join ga4_raw_bytes using (file_number, line_number)
+            where reason is not null""",
+            [self.loaded_at],
+        )
+
+    def _write_rejected_values(self) -> int:
+        """The rejected values of the lines that land (not those of a duplicate line)."""
+        return self.con.execute(
+            f"""insert into {REJECTED_VALUES} by name
+            select j.export_date, f.source_file, r.line_number, r.field, r.value,
+                   r.expected as expected_type, ? as _loaded_at
+            from ga4_rejected as r
+            join ga4_files as f using (file_number)
+            join ga4_judged as j using (file_number, line_number)
+            where (r.file_number, r.line_number) not in (
+                  select (file_number, line_number) from ga4_skipped)""",
+            [self.loaded_at],
+        ).fetchone()[0]
+
+    def _list_unknown_lines(self, shapes: dict[int, ShapeReport]) -> list[str]:
+        """The top-level fields that hold something the schema does not know, and (in
+        `ga4_unknown_lines`) which of them each line of such a shape holds."""
+        unknown = {shape: sorted(r.unknown) for shape, r in shapes.items() if r.unknown}
+        self._keep("ga4_unknown_shapes", "shape ubigint, fields varchar[]", list(unknown.items()))
+        self.con.execute(
+            """create or replace temp table ga4_unknown_lines as
+            select file_number, line_number, fields
+            from ga4_judged join ga4_unknown_shapes using (shape)"""
+        )
+        return sorted(set().union(*unknown.values()))
+
+    def _land(self, numbered: list[tuple[date, Path]], unknown_fields: list[str]) -> None:
         ga4_lines = window_lines(numbered)  # noqa: F841 (read by name in the SQL)
+        lines = "ga4_lines"
+        if unknown_fields:  # the fields each line must keep: a join with a short list
+            lines = """(select ga4_lines.*, u.fields as unknown_here from ga4_lines
+                     left join ga4_unknown_lines as u using (file_number, line_number))"""
         self.con.execute(
             f"""insert into {EVENTS}
-            select unnest(json_transform(line, '{self.structure}')), export_date, ?
-            from ga4_lines
+            select unnest(json_transform(line, '{self.structure}')),
+                   {_unknown_fields_sql(unknown_fields)}, export_date, ?
+            from {lines}
             -- NOT IN hashes the short list: an anti join would hash the lines instead
             where (file_number, line_number) not in (
                   select (file_number, line_number) from ga4_skipped)""",
@@ -297,12 +522,13 @@ class Ga4WindowLoad:
         )
 
     def _landed_stats(self, stats: Ga4LoadStats, first: date, last: date) -> None:
-        for day, rows in self.con.execute(
-            f"select export_date, count(*) from {EVENTS} "
+        for day, rows, cookieless in self.con.execute(
+            f"select export_date, count(*), count(*) - count(user_pseudo_id) from {EVENTS} "
             "where export_date >= ? and export_date <= ? group by 1",
             [first, last],
         ).fetchall():
             stats.rows += rows
+            stats.cookieless_events += cookieless
             stats.duplicates -= rows
             stats.rows_by_day[day.isoformat()] = rows
         stats.schema |= dict(
@@ -310,3 +536,16 @@ class Ga4WindowLoad:
                 _LANDED_SQL.format(events=EVENTS), {"first": first, "last": last}
             ).fetchall()
         )
+
+
+def _unknown_fields_sql(names: list[str]) -> str:
+    """`_unknown_fields` of a landing line: those of the top-level fields `names` that hold,
+    in this line (`unknown_here`), something the schema does not know, as the export wrote them."""
+    if not names:
+        return "null::json"
+    keys = "[" + ", ".join(f"'{name}'" for name in names) + "]"
+    paths = "[" + ", ".join(f"""'$."{name}"'""" for name in names) + "]"
+    return f"""case when unknown_here is not null then to_json(map_from_entries(list_filter(
+               list_zip({keys}, json_extract(line, {paths})),
+               lambda field: field[2] is not null and list_contains(unknown_here, field[1]))))
+          end"""

@@ -13,7 +13,16 @@ import pandas as pd
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 
-from calback_platform.resources.duckdb_ga4 import EVENTS, QUARANTINE, Ga4WindowLoad
+from calback_platform.resources.duckdb_ga4 import (
+    EVENTS,
+    EVENTS_COLUMNS,
+    QUARANTINE,
+    QUARANTINE_COLUMNS,
+    REJECTED_VALUES,
+    REJECTED_VALUES_COLUMNS,
+    Ga4WindowLoad,
+    ensure_table,
+)
 from calback_platform.resources.firestore_source import PAGE_SCHEMA
 from calback_platform.resources.ga4_schema import duckdb_json_structure
 from calback_platform.resources.ga4_source import GA4Export, LocalGA4Export
@@ -56,9 +65,13 @@ class DuckDBWarehouse(Warehouse):
         files = {day: export.day_files(day) for day in days}  # fails before touching anything
         structure = duckdb_json_structure()
         with self._connect() as con:
-            self._create_ga4_tables(con, structure)
             con.execute("begin transaction")
-            for table in (EVENTS, QUARANTINE):
+            for table, columns in (
+                (EVENTS, EVENTS_COLUMNS),
+                (QUARANTINE, QUARANTINE_COLUMNS),
+                (REJECTED_VALUES, REJECTED_VALUES_COLUMNS),
+            ):
+                ensure_table(con, table, columns)
                 con.execute(
                     f"delete from {table} where export_date >= ? and export_date <= ?",
                     [min(days), max(days)],
@@ -71,21 +84,6 @@ class DuckDBWarehouse(Warehouse):
                 raise
             con.execute("commit")
         return stats
-
-    @staticmethod
-    def _create_ga4_tables(con: duckdb.DuckDBPyConnection, structure: str) -> None:
-        con.execute("create schema if not exists raw_ga4")
-        con.execute(
-            f"""create table if not exists {EVENTS} as
-            select unnest(json_transform('{{}}', '{structure}')),
-                   date '2000-01-01' as export_date, now() as _loaded_at
-            limit 0"""
-        )
-        con.execute(
-            f"""create table if not exists {QUARANTINE} (
-                export_date date, source_file varchar, line_number bigint,
-                reason varchar, raw_record varchar, _loaded_at timestamptz)"""
-        )
 
     # --- Firestore ---------------------------------------------------------------------------
     def firestore_watermark(self, table: str) -> datetime | None:

@@ -45,10 +45,17 @@ def encode_document(data: dict) -> str:
 
 
 def timestamp_value(value: object) -> datetime | None:
-    """An extension-encoded timestamp ({"_seconds", "_nanoseconds"}) as a UTC datetime."""
+    """A timestamp as the extension writes it ({"_seconds", "_nanoseconds"}), or as its import
+    script wrote it in Nov 2023 (an ISO string), as a UTC datetime; None for anything else."""
     if isinstance(value, dict) and isinstance(value.get("_seconds"), int):
         micros = value["_seconds"] * 1_000_000 + int(value.get("_nanoseconds") or 0) // 1000
         return datetime.fromtimestamp(micros / 1e6, timezone.utc)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment.astimezone(timezone.utc) if moment.tzinfo else None
     return None
 
 

@@ -28,7 +28,13 @@ class Ga4LoadStats:
     quarantined: Counter = field(default_factory=Counter)
     rows_by_day: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
-    # What the export looked like: top-level fields, event names and parameter keys -> types.
+    # Consent-mode pings: events without a device id, landed but no user's.
+    cookieless_events: int = 0
+    # Values at known fields that their type cannot hold (kept in events_rejected_values).
+    rejected_values: int = 0
+    # Top-level fields that hold what the schema does not know (kept in _unknown_fields).
+    unknown_fields: set[str] = field(default_factory=set)
+    # What the export looked like: every field path, event name and parameter key -> its kinds.
     schema: dict[str, str] = field(default_factory=dict)
 
 
