@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 RESULT_COLUMNS = [
     "experiment_id",
+    "registered",
     "variant_id",
     "is_control",
     "assigned_users",
@@ -48,15 +49,30 @@ class AbTestSettings:
 def experiment_results(
     users: pd.DataFrame, variants: pd.DataFrame, settings: AbTestSettings = AbTestSettings()
 ) -> pd.DataFrame:
-    """One row per experiment and variant.
+    """One row per experiment that has assignments, and per variant.
 
     `users`: experiment_id, variant_id, is_bot, is_converted, revenue (one row per assignment).
-    `variants`: experiment_id, variant_id, intended_share, is_control (the intended design).
+    `variants`: experiment_id, variant_id, intended_share, is_control (the registered designs).
+    An experiment without a design still gets its figures, `registered` false: its variants
+    are the ones assigned, `control` (if any) is the control, and with no intended split there
+    is no sample-ratio test.
     """
     rows = []
-    for experiment_id, design in variants.groupby("experiment_id", sort=True):
-        assigned = users[users["experiment_id"] == experiment_id]
-        rows += _experiment_rows(experiment_id, design, assigned, settings)
+    for experiment_id, assigned in users.groupby("experiment_id", sort=True):
+        design = variants[variants["experiment_id"] == experiment_id]
+        registered = len(design) > 0
+        if not registered:
+            design = pd.DataFrame(
+                {
+                    "variant_id": sorted(assigned["variant_id"].unique()),
+                    "intended_share": float("nan"),
+                }
+            )
+            design["is_control"] = design["variant_id"] == "control"
+        rows += [
+            {"registered": registered, **row}
+            for row in _experiment_rows(experiment_id, design, assigned, settings)
+        ]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
@@ -64,10 +80,10 @@ def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
     design = design.sort_values("variant_id")
     counts = assigned.groupby("variant_id").size().reindex(design["variant_id"], fill_value=0)
     shares = design["intended_share"].to_numpy(dtype=float)
-    expected = shares / shares.sum() * counts.sum()
-    srm_p_value = (
-        float(stats.chisquare(counts.to_numpy(), expected).pvalue) if counts.sum() else None
-    )
+    srm_p_value = None
+    if counts.sum() and not np.isnan(shares).any():
+        expected = shares / shares.sum() * counts.sum()
+        srm_p_value = float(stats.chisquare(counts.to_numpy(), expected).pvalue)
 
     humans = assigned[~assigned["is_bot"].astype(bool)]
     cap = (
@@ -87,7 +103,9 @@ def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
             "variant_id": variant.variant_id,
             "is_control": bool(variant.is_control),
             "assigned_users": int(counts[variant.variant_id]),
-            "intended_share": float(variant.intended_share),
+            "intended_share": None
+            if np.isnan(variant.intended_share)
+            else float(variant.intended_share),
             "users": len(group),
             "conversions": int(group["is_converted"].sum()),
             "conversion_rate": _mean(group["is_converted"]),

@@ -24,7 +24,7 @@ from calback_platform.checks.freshness import (
     mart_freshness_hours,
 )
 from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
-from calback_platform.partitions import daily_partitions
+from calback_platform.partitions import daily_partitions, seoul_datetime
 from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firebase_firestore import FirebaseFirestore
@@ -94,6 +94,10 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         mart_freshness_hours(dbt_project(), DailyLineageTranslator()),
         GA4_EVENTS,
         settings.ga4_arrival_hour,
+        # A local export ends: its freshness is judged on its own clock, not today's.
+        seoul_datetime(settings.end_date, settings.ga4_arrival_hour)
+        if settings.is_local and settings.end_date
+        else None,
     )
     checks = [*build_config_checks(checks_file, asset_keys, pool), *freshness]
     everything = dg.define_asset_job(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from calback_platform.settings import Settings
 
 TIMEZONE = "Asia/Seoul"
+
+
+def seoul_datetime(day: date | None = None, hour: int = 0) -> datetime:
+    """Now in Asia/Seoul, or that day's `hour` o'clock there."""
+    zone = ZoneInfo(TIMEZONE)
+    if day is None:
+        return datetime.now(zone)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=zone)
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:

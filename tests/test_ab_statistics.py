@@ -72,3 +72,17 @@ def test_srm_flag_and_revenue_cap():
     assert (results["revenue_cap"] == 100.0).all()
     control = results.set_index("variant_id").loc["control"]
     assert control["revenue_per_user"] == pytest.approx(500 * 100 / 5600)
+
+
+def test_experiments_come_from_the_assignments():
+    """An experiment assigned but not registered still gets its figures, flagged, without a
+    sample-ratio test; one registered but never assigned gets no rows."""
+    users = _users((100, 10), (100, 20))
+    users["experiment_id"] = "unregistered"
+    designs = pd.concat([VARIANTS.assign(experiment_id="never_assigned"), VARIANTS])
+    results = experiment_results(users, designs).set_index("variant_id")
+    assert set(results["experiment_id"]) == {"unregistered"}
+    assert not results["registered"].any()
+    assert results["srm_p_value"].isna().all() and not results["srm_flag"].any()
+    assert results.loc["control", "is_control"]
+    assert results.loc["test", "lift_vs_control"] == pytest.approx(1.0)  # 20% against 10%

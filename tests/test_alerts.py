@@ -11,6 +11,8 @@ from fake_slack import FakeSlack
 
 from calback_platform.resources.slack import SlackNotifier
 
+RAW = ["raw_ga4", "events"]
+
 SECRET = "xoxb-planted-fake-secret-4242"
 WEBSERVER = "http://dagster.example:3000"
 
@@ -131,32 +133,72 @@ def test_without_slack_the_alert_goes_to_the_log(caplog):
     assert "Slack is not configured; alert:\na run failed" in caplog.text
 
 
-def test_a_mart_that_did_not_land_in_time_is_alerted_as_overdue(demo_dir, tmp_path, slack):
-    from datetime import datetime, timedelta, timezone
-
-    from dagster._core.test_utils import freeze_time
-
-    platform = _platform(demo_dir, tmp_path, slack)
-    freshness = dg.AssetCheckKey(dg.AssetKey(["marts", "daily_kpis"]), "freshness_check")
+def _freshness_job(platform, asset: list[str]):
+    """A job that evaluates one asset's freshness check, as the freshness sensor's runs do."""
+    freshness = dg.AssetCheckKey(dg.AssetKey(asset), "freshness")
     job = dg.define_asset_job("check_freshness", selection=dg.AssetSelection.checks(freshness))
     defs = dg.Definitions.merge(platform.defs, dg.Definitions(jobs=[job]))
+    return defs.resolve_job_def("check_freshness")
+
+
+def test_a_mart_that_did_not_land_in_time_is_alerted_as_overdue(
+    demo_dir, tmp_path, slack, monkeypatch
+):
+    """On an export that is still running (its partitions reach into the future), a mart
+    materialized 27 hours ago is stale; one never materialized is not late, only new."""
+    from datetime import date, timedelta
+
+    from calback_platform.checks import freshness as module
+
+    running = (date.today() + timedelta(days=30)).isoformat()
+    platform = _platform(demo_dir, tmp_path, slack, CALBACK_END_DATE=running)
+    check = _freshness_job(platform, ["marts", "daily_kpis"])
     with dg.instance_for_test() as instance:
         tick = Ticks(platform, instance, "slack_on_asset_check_failure")
         tick()
+        (new,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+        assert new.passed and new.description.startswith("Not materialized yet")
         assert platform.run(partition_key="2024-03-02", instance=instance).success
-        check = defs.resolve_job_def("check_freshness")
         (fresh,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
         assert fresh.passed
         tick()
         assert slack.messages == []
-        later = datetime.now(timezone.utc) + timedelta(hours=27)
-        with freeze_time(later):
-            (stale,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
-            assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
-            tick()
+        later = module.seoul_datetime() + timedelta(hours=27)
+        monkeypatch.setattr(module, "seoul_datetime", lambda: later)
+        (stale,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+        assert not stale.passed and stale.severity == dg.AssetCheckSeverity.ERROR
+        tick()
         (text,) = slack.texts()
-        assert "`freshness_check` on `marts/daily_kpis`" in text
+        assert "`freshness` on `marts/daily_kpis`" in text
         assert "Severity: ERROR" in text
+
+
+def test_a_finished_demo_stays_fresh_and_a_new_instance_is_quiet(
+    demo_dir, tmp_path, slack, monkeypatch, truth
+):
+    """The local demo ends: its marts and its last export day are judged on its own clock, so
+    they stay green a day (or a year) later; before anything is materialized nothing fails."""
+    from datetime import timedelta
+
+    from calback_platform.checks import freshness as module
+
+    platform = _platform(demo_dir, tmp_path, slack)
+    checks = [_freshness_job(platform, asset) for asset in (["marts", "daily_kpis"], RAW)]
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_asset_check_failure")
+        tick()
+        for check in checks:
+            (new,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+            assert new.passed and new.description.startswith("Not materialized yet")
+        days = sorted(truth["ga4"]["final"])
+        assert platform.run(first=days[0], last=days[-1], instance=instance).success
+        later = module.seoul_datetime() + timedelta(days=400)
+        monkeypatch.setattr(module, "seoul_datetime", lambda: later)
+        for check in checks:
+            (result,) = check.execute_in_process(instance=instance).get_asset_check_evaluations()
+            assert result.passed, result.description
+        tick()
+        assert slack.messages == []
 
 
 def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
@@ -168,10 +210,10 @@ def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
     _corrupt(platform, "2024-03-04")
     with dg.instance_for_test() as instance:
         tick = Ticks(platform, instance, "slack_on_missed_daily_run")
-        today = alerts.seoul_now()
-        monkeypatch.setattr(alerts, "seoul_now", lambda: today.replace(hour=5, minute=0))
+        today = alerts.seoul_datetime()
+        monkeypatch.setattr(alerts, "seoul_datetime", lambda: today.replace(hour=5, minute=0))
         assert "Before today's 06:00 deadline" in tick().skip_message
-        monkeypatch.setattr(alerts, "seoul_now", lambda: today.replace(hour=7, minute=0))
+        monkeypatch.setattr(alerts, "seoul_datetime", lambda: today.replace(hour=7, minute=0))
         assert "taken as turned off" in tick().skip_message  # locally the schedule is off
         failed = platform.run(
             partition_key="2024-03-04",

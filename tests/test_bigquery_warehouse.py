@@ -81,7 +81,7 @@ def test_ga4_window_lands_what_the_local_load_lands_in_one_transaction(fake, ref
     landed = fake_table(fake, f"{with_device} order by all")
     assert len(landed) == len(expected) > 1000
     assert landed == expected
-    (reference_rows, reference_cookieless), = reference.query(
+    ((reference_rows, reference_cookieless),) = reference.query(
         "select count(*), count(*) - count(user_pseudo_id) from raw_ga4.events"
     )
     assert stats.rows == reference_rows + 2 * len(DAYS)  # consent-mode pings land
@@ -178,7 +178,7 @@ def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog
     documents = cloud_stats.documents_read
     loads = [job for job in fake.jobs if job.kind == "load"]
     assert [job.rows_loaded for job in loads[:-1]] == [60] * (len(loads) - 1)  # 3 pages a load
-    assert sum(job.rows_loaded for job in loads) > documents > 150
+    assert sum(job.rows_loaded for job in loads) > documents > 100
     assert all(job.config.source_format == "PARQUET" for job in loads)
     assert cloud_stats.changes == local_stats.changes == {"IMPORT": documents}
     assert cloud_stats.live_documents == local_stats.live_documents == documents
@@ -188,11 +188,12 @@ def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog
     # A change, a delete and a new document; then the incremental read with its keys-only read.
     path = source / "firestore" / f"{collection}.jsonl"
     lines = path.read_text().splitlines()
-    changed = json.loads(lines[0])
+    first = next(n for n, line in enumerate(lines) if '"updatedAt":{' in line)
+    changed = json.loads(lines[first])
     changed["data"]["status"] = "cancelled"
     changed["data"]["updatedAt"]["_seconds"] += 365 * 86400  # after the watermark
-    lines[0] = json.dumps(changed)
-    del lines[1]
+    lines[first] = json.dumps(changed)
+    del lines[first + 1]
     path.write_text("\n".join(lines) + "\n")
     local_stats, cloud_stats = both(incremental=True)
     assert cloud_stats.changes == local_stats.changes

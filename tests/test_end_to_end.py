@@ -43,7 +43,7 @@ def test_identity_stitching_is_retroactive(demo_dir, truth, tmp_path):
     assert platform.run(first=days[0], last=days[-1]).success
     # Devices whose first events were anonymous and that logged in later on.
     stitched = platform.query(
-        """select d.user_pseudo_id, d.stitched_user_id,
+        """select d.user_pseudo_id, d.visitor_id,
                   count(*) filter (where e.user_id is null) as anonymous_events
            from marts.dim_user_devices d join marts.fct_events e using (user_pseudo_id)
            where d.is_identified group by 1, 2 having anonymous_events > 0"""
@@ -59,6 +59,6 @@ def test_identity_stitching_is_retroactive(demo_dir, truth, tmp_path):
     signups = platform.query(
         """select count(*) from marts.fct_events as e
            join marts.dim_user_devices as d using (user_pseudo_id)
-           where e.event_name = 'sign_up' and d.stitched_user_id <> e.user_id"""
+           where e.event_name = 'sign_up' and d.visitor_id <> e.user_id"""
     )
     assert signups == [(0,)]

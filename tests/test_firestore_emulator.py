@@ -7,6 +7,7 @@ tables built from either must be the same (DESIGN section 4.1). The emulator is 
 
 import json
 import math
+import re
 import shutil
 import socket
 import subprocess
@@ -245,7 +246,9 @@ SPECIAL_USERS = {
 
 
 def demo_documents(demo_dir: Path) -> Documents:
-    """Every usable document of the generated demo export (bad lines cannot exist in Firestore)."""
+    """Every usable document of the generated demo export (bad lines cannot exist in Firestore).
+    A timestamp the demo wrote as the import script's ISO string is a Timestamp in Firestore,
+    which today's extension encodes as {_seconds, _nanoseconds}."""
     local = LocalFirestoreExport(source_dir=str(demo_dir))
     documents: Documents = {}
     for collection in COLLECTION_TABLES:
@@ -253,9 +256,17 @@ def demo_documents(demo_dir: Path) -> Documents:
         for page in local.read_pages(collection):
             for row in page.to_pylist():
                 if row["error"] is None:
-                    data = json.loads(row["data"])
+                    data = {
+                        key: exported_ts(datetime.fromisoformat(value))
+                        if isinstance(value, str) and ISO_TIMESTAMP.fullmatch(value)
+                        else value
+                        for key, value in json.loads(row["data"]).items()
+                    }
                     documents[collection][row["document_id"]] = (to_firestore(data), data)
     return documents
+
+
+ISO_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def meeting(doc_id: str, updated_at: datetime) -> tuple[dict, dict]:

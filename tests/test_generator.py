@@ -147,7 +147,8 @@ def test_real_export_traits_are_planted_as_the_truth_says(demo_dir, truth):
     assert all(
         "gclid" in params(row)
         for row in rows
-        if row["event_name"] == "session_start" and row.get("collected_traffic_source")
+        if row["event_name"] == "session_start"
+        and row.get("collected_traffic_source")
         and row["collected_traffic_source"]["manual_source"] == "google"
     )
     assert sum(r["event_name"] == "app_remove" for r in rows) == total["app_removes"] > 0

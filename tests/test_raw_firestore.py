@@ -74,7 +74,11 @@ def test_rerun_adds_nothing_then_changes_and_deletes_are_recorded(platform, trut
 def test_meetings_read_incrementally_by_updated_at(platform):
     assert platform.run(selection=MEETINGS).success
     path = platform.source_dir / "firestore" / "meetingsCollection.jsonl"
-    good = [x for x in path.read_text().splitlines() if x.startswith('{"document_name":"')]
+    good = [  # the documents with an extension-encoded updatedAt
+        x
+        for x in path.read_text().splitlines()
+        if x.startswith('{"document_name":"') and '"updatedAt":{' in x
+    ]
     newest = max(good, key=lambda x: json.loads(x)["data"]["updatedAt"]["_seconds"])
     record = json.loads(newest)
     record["data"]["status"] = "cancelled"

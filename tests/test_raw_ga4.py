@@ -230,7 +230,7 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
     ]
     assert rejected == [(8, "event_value_in_usd", '"a lot"', "FLOAT64")]
     assert quarantined[:3] == [("events_20240301.jsonl", n, daily[n - 1], None) for n in (6, 7, 10)]
-    file, number, text, raw_bytes = quarantined[3]
+    _, number, text, raw_bytes = quarantined[3]
     assert (number, raw_bytes) == (11, not_utf8)
     assert "caf\ufffd" in text
 

@@ -31,8 +31,10 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
             "Per experiment and variant: users, conversion_rate, revenue_per_user (capped at a "
             "percentile), lift_vs_control with p_value and ci_low/ci_high (two-proportion z-test, "
             "ratio interval), the same for revenue (Welch's t-test), and srm_p_value / srm_flag "
-            "(chi-square of assignments vs the intended split in experiment_variants). Bots are "
-            "excluded from every metric but counted for the SRM test."
+            "(chi-square of assignments vs the intended split in experiment_variants). Every "
+            "experiment with assignments gets rows; one not in experiment_variants is flagged "
+            "registered = false and has no SRM test. Bots are excluded from every metric but "
+            "counted for the SRM test."
         ),
     )
     def ab_test_results(

@@ -31,9 +31,11 @@ def build_ga4_events_asset(
         pool=pool,
         kinds={"duckdb", "python"},
         description=(
-            "GA4 daily export (events_YYYYMMDD + intraday), one partition per export day. Exact "
-            "duplicates are dropped and unusable lines go to raw_ga4.events_quarantine with a "
-            "reason; each run replaces exactly its days in one transaction."
+            "GA4 daily export (events_YYYYMMDD + intraday), one partition per export day, every "
+            "field kept (unknown ones in _unknown_fields). Exact duplicates are dropped, unusable "
+            "lines go to raw_ga4.events_quarantine with a reason, values of the wrong type land "
+            "as NULL and are kept in raw_ga4.events_rejected_values; each run replaces exactly "
+            "its days in one transaction."
         ),
     )
     def raw_ga4_events(
@@ -47,9 +49,16 @@ def build_ga4_events_asset(
         stats = warehouse.load_ga4_window(ga4_export, days, config.max_bad_share)
         quarantined = sum(stats.quarantined.values())
         context.log.info(
-            f"{stats.source_lines} lines -> {stats.rows} events, {stats.duplicates} exact "
-            f"duplicates dropped, {quarantined} quarantined {dict(stats.quarantined)}"
+            f"{stats.source_lines} lines -> {stats.rows} events ({stats.cookieless_events} "
+            f"cookieless), {stats.duplicates} exact duplicates dropped, {quarantined} "
+            f"quarantined {dict(stats.quarantined)}, {stats.rejected_values} values of the wrong "
+            "type kept aside"
         )
+        if stats.unknown_fields:
+            context.log.warning(
+                f"Fields the schema does not know yet, kept in _unknown_fields: "
+                f"{sorted(stats.unknown_fields)}"
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": stats.rows,
@@ -57,6 +66,9 @@ def build_ga4_events_asset(
                 "duplicates_dropped": stats.duplicates,
                 "quarantined": quarantined,
                 "quarantine_reasons": dg.MetadataValue.json(dict(stats.quarantined)),
+                "cookieless_events": stats.cookieless_events,
+                "rejected_values": stats.rejected_values,
+                "unknown_fields": dg.MetadataValue.json(sorted(stats.unknown_fields)),
                 "schema": dg.MetadataValue.json(stats.schema),
                 "rows_by_day": dg.MetadataValue.json(stats.rows_by_day),
                 "files": len(stats.files),

@@ -46,6 +46,9 @@ class GeneratorConfig:
     # Days in the middle of the range on which no one uses the app (an outage): only
     # cookieless pings reach the export.
     quiet_days: int = 1
+    # Documents whose timestamps are ISO strings, as the extension's import script wrote them
+    # for a while (Nov 2023) instead of {_seconds, _nanoseconds}.
+    iso_timestamp_share: float = 0.1
 
     def quiet_day_offsets(self) -> set[int]:
         middle = self.days // 2
@@ -179,8 +182,6 @@ class _FirestoreWriter:
     """Writes a collection's export, planting unparsable lines, missing ids, values that are no
     timestamp, and timestamps in the import script's ISO form."""
 
-    ISO_TIMESTAMP_SHARE = 0.1
-
     def __init__(self, config: GeneratorConfig, stack: ExitStack, rng: random.Random, name: str):
         directory = config.out / "firestore"
         directory.mkdir(parents=True, exist_ok=True)
@@ -208,10 +209,11 @@ class _FirestoreWriter:
             if draw < share and "createdAt" in data:
                 record["data"] = {**data, "createdAt": "not a timestamp"}
                 self.counts["unparsable_values"] += 1
-            elif draw < share + self.ISO_TIMESTAMP_SHARE:
+            elif draw < share + self.config.iso_timestamp_share:
                 # Written by the import script of Nov 2023: timestamps as ISO strings.
                 record["data"] = {
-                    key: iso_timestamp(value) if isinstance(value, dict) and "_seconds" in value
+                    key: iso_timestamp(value)
+                    if isinstance(value, dict) and "_seconds" in value
                     else value
                     for key, value in data.items()
                 }
@@ -701,8 +703,7 @@ def generate(config: GeneratorConfig) -> dict:
         "config": {**asdict(config), "out": str(config.out), "start": config.start.isoformat()},
         "end": (config.start + timedelta(config.days - 1)).isoformat(),
         "quiet_days": sorted(
-            (config.start + timedelta(offset)).isoformat()
-            for offset in config.quiet_day_offsets()
+            (config.start + timedelta(offset)).isoformat() for offset in config.quiet_day_offsets()
         ),
         # Purchases that landed, in their currencies, and all of them in won at the demo's rates.
         "revenue_by_currency": {

@@ -317,25 +317,22 @@ def read_shape(structure: dict) -> ShapeReport:
 
     def walk(node, schema, path: str, top: str) -> None:
         # A known field is reported as its type (its values are judged line by line); an
-        # unknown one as the JSON kinds it arrived with.
+        # unknown one as the JSON kinds it arrived with, and every field inside it too.
         report.fields.setdefault(path, set()).add(_kind(node if schema is None else schema))
         if node == "NULL":
             return
         if schema is None:
             report.unknown.add(top)
-        elif isinstance(schema, dict):
-            if isinstance(node, dict):
-                for name, child in node.items():
-                    walk(child, schema.get(name), f"{path}.{name}", top)
-            elif node != "JSON":  # "JSON" is an empty object here
+        if isinstance(node, dict) and (schema is None or isinstance(schema, dict)):
+            for name, child in node.items():
+                walk(child, None if schema is None else schema.get(name), f"{path}.{name}", top)
+        elif isinstance(node, list) and (schema is None or isinstance(schema, list)):
+            walk(node[0], None if schema is None else schema[0], f"{path}[]", top)
+        else:  # a known field whose kind differs: a scalar for a container, or the reverse
+            scalar_for_container = isinstance(schema, dict | list) and node != "JSON"  # {}
+            container_for_scalar = isinstance(node, dict | list) and schema != STRING
+            if scalar_for_container or container_for_scalar:
                 report.mistyped.add(path)
-        elif isinstance(schema, list):
-            if isinstance(node, list):
-                walk(node[0], schema[0], f"{path}[]", top)
-            else:
-                report.mistyped.add(path)
-        elif isinstance(node, dict | list) and schema != STRING:
-            report.mistyped.add(path)
 
     for name, child in structure.items():
         walk(child, GA4_EXPORT_SCHEMA.get(name), name, name)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from calback_platform.partitions import TIMEZONE, run_partition_range
+from calback_platform.partitions import run_partition_range, seoul_datetime
 from calback_platform.resources.slack import SlackDeliveryError, SlackNotifier
 
 BACKFILL_TAG = "dagster/backfill"
@@ -164,10 +163,6 @@ def _alert_on_finished_runs(
     return dg.SkipReason(f"{sent} alert(s) sent for {len(records)} finished run(s).")
 
 
-def seoul_now() -> datetime:
-    return datetime.now(ZoneInfo(TIMEZONE))
-
-
 def build_missed_run_sensor(
     schedule_name: str, deadline_hour: int, base_url: str, always_expected: bool
 ) -> dg.SensorDefinition:
@@ -182,7 +177,7 @@ def build_missed_run_sensor(
         description=f"Alerts when {schedule_name} has no successful run by {deadline_hour}:00 KST.",
     )
     def slack_on_missed_daily_run(context: dg.SensorEvaluationContext, slack: SlackNotifier):
-        now = seoul_now()
+        now = seoul_datetime()
         today = now.date().isoformat()
         if now.hour < deadline_hour:
             return dg.SkipReason(f"Before today's {deadline_hour:02d}:00 deadline.")

@@ -5,7 +5,8 @@ with users as (
 ),
 
 active as (
-    select * from {{ ref('int_active_user_days') }}
+    select * from {{ ref('int_visitor_days') }}
+    where is_active and not is_bot
 ),
 
 final as (
@@ -15,7 +16,7 @@ final as (
         {{ days_between('users.signup_date', 'active.activity_date') }} as day_number
     from users
     inner join active
-        on users.user_id = active.user_id and users.signup_date <= active.activity_date
+        on users.user_id = active.visitor_id and users.signup_date <= active.activity_date
     where not users.is_bot
 )
 

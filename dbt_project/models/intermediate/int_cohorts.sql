@@ -1,10 +1,11 @@
--- Sign-up cohorts of human users, with how many days after sign-up the data reaches.
+-- Sign-up cohorts of human users, with how many days after sign-up the loaded data reaches
+-- (to the last loaded day, active or not).
 with users as (
     select * from {{ ref('dim_users') }}
 ),
 
 data_end as (
-    select max(activity_date) as last_date from {{ ref('int_active_user_days') }}
+    select max(loaded_date) as last_date from {{ ref('int_loaded_days') }}
 ),
 
 final as (

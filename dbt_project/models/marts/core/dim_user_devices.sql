@@ -1,8 +1,10 @@
 -- Identity stitching: each device (user_pseudo_id) belongs to the user it last logged in as.
 -- Facts keep the device; joining through this table attributes a device's earlier anonymous
--- events to the user retroactively, whatever partition they were loaded in.
+-- events to the user retroactively, whatever partition they were loaded in. Cookieless pings
+-- (consent mode) have no device and belong to no one.
 with events as (
     select * from {{ ref('fct_events') }}
+    where not is_cookieless
 ),
 
 logins as (
@@ -28,7 +30,7 @@ devices as (
 final as (
     select
         devices.user_pseudo_id,
-        coalesce(logins.user_id, devices.user_pseudo_id) as stitched_user_id,
+        coalesce(logins.user_id, devices.user_pseudo_id) as visitor_id,
         logins.user_id,
         logins.user_id is not null as is_identified,
         devices.platform,

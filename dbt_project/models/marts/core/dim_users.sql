@@ -5,9 +5,9 @@ with users as (
 signups as (
     select
         user_id,
-        traffic_source,
-        traffic_medium,
-        traffic_campaign,
+        first_touch_source,
+        first_touch_medium,
+        first_touch_campaign,
         row_number() over (partition by user_id order by event_at) as signup_rank
     from {{ ref('fct_events') }}
     where event_name = 'sign_up' and user_id is not null
@@ -19,12 +19,12 @@ bots as (
 
 devices as (
     select
-        stitched_user_id as user_id,
+        visitor_id,
         count(*) as device_count,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
     from {{ ref('dim_user_devices') }}
-    group by stitched_user_id
+    group by visitor_id
 ),
 
 final as (
@@ -40,17 +40,17 @@ final as (
         users.has_marketing_consent,
         users.referrer_user_id,
         users.email_sha256,
-        signups.traffic_source as acquisition_source,
-        signups.traffic_medium as acquisition_medium,
-        signups.traffic_campaign as acquisition_campaign,
-        bots.user_id is not null as is_bot,
+        signups.first_touch_source as acquisition_source,
+        signups.first_touch_medium as acquisition_medium,
+        signups.first_touch_campaign as acquisition_campaign,
+        bots.visitor_id is not null as is_bot,
         coalesce(devices.device_count, 0) as device_count,
         devices.first_seen_at,
         devices.last_seen_at
     from users
     left join signups on users.user_id = signups.user_id and signups.signup_rank = 1
-    left join devices on users.user_id = devices.user_id
-    left join bots on users.user_id = bots.user_id
+    left join devices on users.user_id = devices.visitor_id
+    left join bots on users.user_id = bots.visitor_id
 )
 
 select * from final

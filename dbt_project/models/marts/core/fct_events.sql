@@ -13,11 +13,39 @@ with events as (
     where {{ in_window('event_date') }}
 ),
 
-ranked as (
+rates as (
     select
-        *,
-        row_number() over (partition by event_id order by event_at) as duplicate_rank
+        currency,
+        valid_from,
+        lead(valid_from) over (partition by currency order by valid_from) as valid_until,
+        rate_to_reporting
+    from {{ ref('currency_rates') }}
+),
+
+priced as (
+    select
+        events.*,
+        events.event_name in ('{{ var("revenue_events") | join("', '") }}') as is_revenue_event,  -- noqa: LT05
+        -- Revenue in the reporting currency: the amount at its currency's rate on the day,
+        -- else GA4's USD value at the USD rate; NULL when neither is known.
+        case
+            when events.currency = '{{ var("reporting_currency") }}' then events.amount
+            else coalesce(
+                events.amount * own_rate.rate_to_reporting,
+                events.amount_usd * usd_rate.rate_to_reporting
+            )
+        end as amount_in_reporting_currency
     from events
+    left join rates as own_rate
+        on
+            events.currency = own_rate.currency
+            and events.event_date >= own_rate.valid_from
+            and (own_rate.valid_until is null or events.event_date < own_rate.valid_until)
+    left join rates as usd_rate
+        on
+            usd_rate.currency = 'USD'
+            and events.event_date >= usd_rate.valid_from
+            and (usd_rate.valid_until is null or events.event_date < usd_rate.valid_until)
 ),
 
 final as (
@@ -27,12 +55,10 @@ final as (
         event_at,
         event_name,
         user_pseudo_id,
+        is_cookieless,
         user_id,
         platform,
         stream_id,
-        traffic_source,
-        traffic_medium,
-        traffic_campaign,
         device_category,
         operating_system,
         country,
@@ -42,11 +68,25 @@ final as (
         meeting_id,
         item_id,
         screen_name,
-        event_value,
-        purchase_revenue_krw,
-        transaction_id
-    from ranked
-    where duplicate_rank = 1
+        first_touch_source,
+        first_touch_medium,
+        first_touch_campaign,
+        event_source,
+        event_medium,
+        event_campaign,
+        gclid,
+        session_source,
+        session_medium,
+        session_campaign,
+        is_revenue_event,
+        case when is_revenue_event then amount end as revenue_amount,
+        case when is_revenue_event then currency end as revenue_currency,
+        case when is_revenue_event then amount_usd end as revenue_usd,
+        case when is_revenue_event then amount_in_reporting_currency end as revenue,
+        is_revenue_event and amount_in_reporting_currency is null as has_unknown_currency,
+        transaction_id,
+        event_bundle_sequence_id
+    from priced
 )
 
 select * from final

@@ -10,7 +10,7 @@
 
 with events as (
     select * from {{ ref('fct_events') }}
-    where {{ in_window('event_date') }} and ga_session_id is not null
+    where {{ in_window('event_date') }} and ga_session_id is not null and not is_cookieless
 ),
 
 final as (
@@ -26,8 +26,8 @@ final as (
         max(event_at) as session_ended_at,
         count(*) as event_count,
         sum(coalesce(engagement_time_msec, 0)) as engagement_time_msec,
-        sum(case when event_name = 'purchase' then 1 else 0 end) as purchase_count,
-        sum(coalesce(purchase_revenue_krw, 0)) as revenue_krw
+        sum(case when is_revenue_event then 1 else 0 end) as purchase_count,
+        coalesce(sum(revenue), 0) as revenue
     from events
     group by user_pseudo_id, ga_session_id, event_date
 )

@@ -11,21 +11,17 @@ users as (
 
 daily as (
     select
-        devices.stitched_user_id as user_id,
-        events.event_date as activity_date,
+        visitor_id as user_id,
+        event_date as activity_date,
         count(
-            distinct case when events.event_name = 'recommendation_impression' then events.item_id end
+            distinct case when event_name = 'recommendation_impression' then item_id end
         ) as impressions,
-        sum(case when events.event_name = 'recommendation_click' then 1 else 0 end) as clicks,
-        sum(case when events.event_name = 'purchase' then 1 else 0 end) as purchases,
-        sum(
-            case when events.event_name = 'purchase' then coalesce(events.event_value, 0) else 0 end
-        ) as revenue
-    from {{ ref('fct_events') }} as events
-    inner join {{ ref('dim_user_devices') }} as devices
-        on events.user_pseudo_id = devices.user_pseudo_id
-    where events.event_name != 'first_open'
-    group by devices.stitched_user_id, events.event_date
+        sum(case when event_name = 'recommendation_click' then 1 else 0 end) as clicks,
+        sum(case when is_revenue_event then 1 else 0 end) as purchases,
+        coalesce(sum(revenue), 0) as revenue
+    from {{ ref('int_events') }}
+    where is_active_event and visitor_id is not null
+    group by visitor_id, event_date
 ),
 
 final as (

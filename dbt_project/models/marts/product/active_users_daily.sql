@@ -1,25 +1,26 @@
--- DAU, WAU and MAU for each Asia/Seoul day of data: distinct human users active that day and
--- over the trailing 7 and 28 days ending that day.
-with active as (
-    select * from {{ ref('int_active_user_days') }}
+-- DAU, WAU and MAU for every loaded Asia/Seoul day (zero when nobody was active): distinct
+-- human visitors active that day and over the trailing 7 and 28 days ending that day.
+with days as (
+    select loaded_date as activity_date from {{ ref('int_loaded_days') }}
 ),
 
-days as (
-    select distinct activity_date from {{ ref('int_user_activity_daily') }}
+active as (
+    select * from {{ ref('int_visitor_days') }}
+    where is_active and not is_bot
 ),
 
 windows as (
     select
         days.activity_date,
-        count(distinct case when active.activity_date = days.activity_date then active.user_id end)
+        count(distinct case when active.activity_date = days.activity_date then active.visitor_id end)
             as dau,
         count(
             distinct case
                 when active.activity_date >= {{ add_days('days.activity_date', -6) }}
-                    then active.user_id
+                    then active.visitor_id
             end
         ) as wau,
-        count(distinct active.user_id) as mau
+        count(distinct active.visitor_id) as mau
     from days
     left join active
         on

@@ -5,23 +5,18 @@
 
 with step_events as (
     select
-        devices.stitched_user_id as user_id,
-        events.event_name,
-        events.event_at
-    from {{ ref('fct_events') }} as events
-    inner join {{ ref('dim_user_devices') }} as devices
-        on events.user_pseudo_id = devices.user_pseudo_id
-    where events.event_name in ('{{ steps | join("', '") }}')  -- noqa: LT05
+        visitor_id as user_id,
+        -- Web purchases and in-app purchases are one step.
+        case when is_revenue_event then 'purchase' else event_name end as event_name,
+        event_at
+    from {{ ref('int_events') }}
+    where
+        not is_bot and visitor_id is not null
+        and (is_revenue_event or event_name in ('{{ steps | join("', '") }}'))  -- noqa: LT05
 ),
 
 humans as (
-    select
-        step_events.user_id,
-        step_events.event_name,
-        step_events.event_at
-    from step_events
-    left join {{ ref('int_bot_users') }} as bots on step_events.user_id = bots.user_id
-    where bots.user_id is null
+    select * from step_events
 ),
 
 -- noqa: disable=LT02

@@ -1,4 +1,4 @@
--- One row per Asia/Seoul day: the figures a dashboard or a daily Slack digest reads.
+-- One row per loaded Asia/Seoul day: the figures a dashboard or a daily Slack digest reads.
 with days as (
     select * from {{ ref('active_users_daily') }}
 ),
@@ -20,25 +20,21 @@ meetings as (
     group by created_date
 ),
 
-confirmations as (
+events as (
     select
-        events.event_date,
-        count(distinct events.meeting_id) as meetings_confirmed
-    from {{ ref('fct_events') }} as events
-    inner join {{ ref('dim_user_devices') }} as devices
-        on events.user_pseudo_id = devices.user_pseudo_id
-    left join {{ ref('int_bot_users') }} as bots on devices.stitched_user_id = bots.user_id
-    where events.event_name = 'meeting_confirm' and bots.user_id is null
-    group by events.event_date
-),
-
-purchases as (
-    select
-        activity_date,
-        sum(purchase_count) as purchases,
-        sum(revenue_krw) as revenue_krw
-    from {{ ref('int_active_user_days') }}
-    group by activity_date
+        event_date,
+        count(*) as events,
+        sum(case when is_cookieless then 1 else 0 end) as cookieless_events,
+        count(
+            distinct case
+                when event_name = 'meeting_confirm' and not is_bot and not is_cookieless
+                    then meeting_id
+            end
+        ) as meetings_confirmed,
+        sum(case when is_revenue_event and not is_bot then 1 else 0 end) as purchases,
+        coalesce(sum(case when not is_bot then revenue end), 0) as revenue
+    from {{ ref('int_events') }}
+    group by event_date
 ),
 
 final as (
@@ -47,14 +43,15 @@ final as (
         coalesce(signups.new_users, 0) as new_users,
         days.dau,
         coalesce(meetings.meetings_created, 0) as meetings_created,
-        coalesce(confirmations.meetings_confirmed, 0) as meetings_confirmed,
-        coalesce(purchases.purchases, 0) as purchases,
-        coalesce(purchases.revenue_krw, 0) as revenue_krw
+        coalesce(events.meetings_confirmed, 0) as meetings_confirmed,
+        coalesce(events.purchases, 0) as purchases,
+        coalesce(events.revenue, 0) as revenue,
+        coalesce(events.events, 0) as events,
+        coalesce(events.cookieless_events, 0) as cookieless_events
     from days
     left join signups on days.activity_date = signups.signup_date
     left join meetings on days.activity_date = meetings.created_date
-    left join confirmations on days.activity_date = confirmations.event_date
-    left join purchases on days.activity_date = purchases.activity_date
+    left join events on days.activity_date = events.event_date
 )
 
 select * from final

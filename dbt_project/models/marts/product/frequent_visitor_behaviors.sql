@@ -6,12 +6,11 @@ with visitors as (
 
 user_events as (
     select distinct
-        devices.stitched_user_id as user_id,
-        cast({{ dbt.date_trunc('month', 'events.event_date') }} as date) as month,  -- noqa: RF04
-        events.event_name
-    from {{ ref('fct_events') }} as events
-    inner join {{ ref('dim_user_devices') }} as devices
-        on events.user_pseudo_id = devices.user_pseudo_id
+        visitor_id as user_id,
+        cast({{ dbt.date_trunc('month', 'event_date') }} as date) as month,  -- noqa: RF04
+        event_name
+    from {{ ref('int_events') }}
+    where visitor_id is not null and not is_bot
 ),
 
 group_sizes as (

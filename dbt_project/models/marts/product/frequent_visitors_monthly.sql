@@ -2,12 +2,12 @@
 -- start, and a frequent visitor has at least var `frequent_visit_days` of them in the month.
 with visits as (
     select
-        user_id,
+        visitor_id as user_id,
         cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as month,  -- noqa: RF04
         count(*) as visit_days
-    from {{ ref('int_active_user_days') }}
-    where session_start_count > 0
-    group by user_id, cast({{ dbt.date_trunc('month', 'activity_date') }} as date)
+    from {{ ref('int_visitor_days') }}
+    where is_active and not is_bot and session_start_count > 0
+    group by visitor_id, cast({{ dbt.date_trunc('month', 'activity_date') }} as date)
 ),
 
 final as (

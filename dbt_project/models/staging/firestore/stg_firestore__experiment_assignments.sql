@@ -8,7 +8,7 @@ final as (
         {{ json_string('data', 'uid') }} as user_id,
         {{ json_string('data', 'experimentId') }} as experiment_id,
         {{ json_string('data', 'variant') }} as variant_id,
-        {{ firestore_timestamp('data', 'assignedAt') }} as assigned_at
+        {{ firestore_typed_columns('experiment_assignments') }}
     from source
 )
 

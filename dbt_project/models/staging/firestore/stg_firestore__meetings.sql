@@ -10,11 +10,7 @@ final as (
         {{ json_string('data', 'status') }} as status,
         {{ json_array_length('data', 'participantUids') }} as participant_count,
         {{ json_array_length('data', 'candidateSlots') }} as candidate_slot_count,
-        {{ firestore_timestamp('data', 'confirmedSlot.start') }} as confirmed_slot_start_at,
-        {{ try_cast_to(json_string('data', 'location._latitude'), dbt.type_float()) }} as location_latitude,
-        {{ try_cast_to(json_string('data', 'location._longitude'), dbt.type_float()) }} as location_longitude,
-        {{ firestore_timestamp('data', 'createdAt') }} as created_at,
-        {{ firestore_timestamp('data', 'updatedAt') }} as updated_at
+        {{ firestore_typed_columns('meetings') }}
     from source
 )
 
