@@ -119,11 +119,11 @@ def _pandas_load(files: list[Path], out: Path) -> int:
     with out.open("w", newline="") as target:
         for path in files:
             records = []
-            for line in path.open(encoding="utf-8"):
+            for line in path.open("rb"):
                 lines += 1
                 try:
                     records.append(json.loads(line))
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     continue
             pd.json_normalize(records).to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL)
     return lines
