@@ -170,8 +170,8 @@ def _known_paths(row: dict) -> set[str]:
 def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
     """The real rows of 2023-12-15 (a Swiss web shop's form events with two batched
     form_visibility events, a German EUR purchase) plus the real Android sign_up re-dated to
-    that day: every row is an event, the batched ones two, the EUR purchase converted, the
-    Android screen named by its class."""
+    that day and two cookieless pings made from a real row: every row is an event, the
+    batched ones two, the EUR purchase converted, the Android screen named by its class."""
     from conftest import build_platform
 
     source = tmp_path / "source"
@@ -184,13 +184,22 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
         86_400 * 10**6
     )
     rows.append(android | {"event_date": "20231215", "event_timestamp": str(moved)})
+    # Two visitors who denied cookies, pinging in the same microsecond with the same batch
+    # numbers (no device id tells their batches apart), on different pages.
+    ping = rows[0] | {"event_name": "page_view", "user_pseudo_id": None, "user_id": None}
+    ping |= {"batch_page_id": "1"}
+    ping |= {"batch_ordering_id": "1", "batch_event_index": "0"}
+    for page in ("/a", "/b"):
+        params = [{"key": "page_location", "value": {"string_value": page}}]
+        rows.append(ping | {"event_params": params})
     (source / "ga4").mkdir()
     (source / "ga4" / "events_20231215.jsonl").write_text(
         "\n".join(json.dumps(row) for row in rows) + "\n"
     )
     platform = build_platform(source, tmp_path)
     assert platform.run(partition_key="2023-12-15").success
-    assert platform.query("select count(*) from marts.fct_events") == [(len(rows),)]
+    assert platform.query("select count(distinct event_id) from marts.fct_events") == [(len(rows),)]
+    assert platform.query("select count(*) from marts.fct_events where is_cookieless") == [(2,)]
     batched = platform.query(
         "select count(distinct event_id), sum(engagement_time_msec) from marts.fct_events "
         "where event_name = 'form_visibility'"

@@ -6,10 +6,11 @@ with source as (
 
 final as (
     select
-        -- Events sent in one batch share their timestamp: web exports tell them apart by
-        -- batch_page_id / batch_ordering_id / batch_event_index; else the whole row does.
+        -- Events sent in one batch share their timestamp: web exports tell a device's apart by
+        -- batch_page_id / batch_ordering_id / batch_event_index; else (app streams, and
+        -- cookieless pings, whose batches no device id tells apart) the whole row does.
         case
-            when source.batch_event_index is not null
+            when source.batch_event_index is not null and source.user_pseudo_id is not null
                 then {{ surrogate_key([
                     'source.stream_id', 'source.user_pseudo_id', 'source.event_timestamp',
                     'source.event_name', 'source.batch_page_id', 'source.batch_ordering_id',
