@@ -489,8 +489,9 @@ class _Simulation:
             # One batch: two user_engagement events, one timestamp, different engagement times.
             t += rng.randrange(5, 60) * 1_000_000
             bundle = rng.randrange(1, 10**9)
-            for index in range(2):
-                engagement = {"engagement_time_msec": rng.randrange(100, 30_000)}
+            # Distinct events: their engagement times differ (else they would be one event).
+            for index, msec in enumerate(rng.sample(range(100, 30_000), 2)):
+                engagement = {"engagement_time_msec": msec}
                 events.append(
                     Event(t, "user_engagement", device, uid, engagement, None, bundle, index)
                 )

@@ -1,6 +1,8 @@
+{{ config(materialized='table') }}
 -- Every typed field of a live Firestore document that holds a value no Firebase encoding
 -- parses (a "timestamp" that is no timestamp): the document, the field and the value as it
--- is. The staging column is NULL for it; this is where the value is kept and counted.
+-- is. The staging column is NULL for it; this is where the value is kept and counted. A table:
+-- it reads every collection whole, once a run, not once per reader.
 {%- set collections = ['users', 'meetings', 'experiment_assignments'] %}
 
 -- noqa: disable=LT02
