@@ -12,6 +12,8 @@ from calback_platform.assets.dbt import dbt_executable
 from calback_platform.settings import DBT_PROJECT_DIR
 
 WINDOW = '{"min_date": "2024-03-02", "max_date": "2024-03-05"}'
+# Contracts name BigQuery's types; DuckDB reads each as its own (float64 through an alias).
+CONTRACT_TYPES = {"int64", "float64", "string", "boolean", "date", "timestamp", "datetime"}
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +88,20 @@ def test_incremental_models_overwrite_exactly_the_window_days(compiled_manifest)
             "date('2024-03-03')",
             "date('2024-03-04')",
         ]
+
+
+def test_every_mart_has_an_enforced_contract_of_typed_described_columns(compiled_manifest):
+    marts = {
+        node["name"]: node
+        for node in compiled_manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+    }
+    assert set(marts) == {path.stem for path in (DBT_PROJECT_DIR / "models/marts").rglob("*.sql")}
+    for name, node in marts.items():
+        assert node["config"]["contract"]["enforced"] and node["columns"], name
+        for column in node["columns"].values():
+            assert column["data_type"] in CONTRACT_TYPES, (name, column["name"])
+            assert column["description"].strip(), (name, column["name"])
+    # The float64 alias is created on DuckDB only: on BigQuery the hook is empty.
+    hooks = [n for n in compiled_manifest["nodes"].values() if n["resource_type"] == "operation"]
+    assert [hook["compiled_code"].strip() for hook in hooks] == [""]

@@ -7,7 +7,9 @@ from datetime import date, timedelta
 import pytest
 from conftest import build_platform, small_config
 
+from calback_platform.assets.dbt import dbt_project
 from calback_platform.demo.generator import generate
+from calback_platform.settings import DBT_PROJECT_DIR
 
 DAYS = 30
 MARTS = [
@@ -210,3 +212,33 @@ def test_real_export_traits_reach_the_marts_as_planted(built):
     assert platform.query("select count(*) from marts.fct_events where has_unknown_currency") == [
         (0,)
     ]
+
+
+def test_dbt_marts_hold_exactly_their_contract_columns(built):
+    """Each dbt mart as built: the columns of its yml, in order, of the DuckDB type its contract's
+    (BigQuery) type name resolves to in this warehouse."""
+    platform, _ = built
+    manifest = json.loads(dbt_project().manifest_path.read_text())
+    marts = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+    ]
+    assert {node["name"] for node in marts} == {
+        path.stem for path in (DBT_PROJECT_DIR / "models/marts").rglob("*.sql")
+    }
+    resolved = {}
+    for node in marts:
+        declared = []
+        for column in node["columns"].values():
+            kind = column["data_type"]
+            if kind not in resolved:
+                resolved[kind] = platform.query(f"select typeof(cast(null as {kind}))")[0][0]
+            declared.append((column["name"], resolved[kind]))
+        built_columns = platform.query(
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = 'marts' and table_name = '{node['name']}' "
+            "order by ordinal_position"
+        )
+        assert built_columns == declared, node["name"]
+    assert resolved["float64"] == "DOUBLE" and resolved["int64"] == "BIGINT"

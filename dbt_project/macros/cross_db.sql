@@ -33,6 +33,17 @@
     safe_cast({{ expression }} as {{ data_type }})
 {%- endmacro %}
 
+{#- A 64-bit float: DuckDB's FLOAT (dbt.type_float) has 32 bits, exact only to 2^24. -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'calback')()) }}
+{%- endmacro %}
+{% macro default__type_double() -%}
+    double
+{%- endmacro %}
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
 {#- UTC timestamp from integer microseconds since the epoch. -#}
 {% macro timestamp_from_micros(expression) -%}
     {{ return(adapter.dispatch('timestamp_from_micros', 'calback')(expression)) }}
@@ -111,10 +122,19 @@
     date_diff({{ end_date }}, {{ start_date }}, day)
 {%- endmacro %}
 
-{#- A one-column relation of the integers first..last, as literal rows (portable, no generator). -#}
+{#- A one-column relation of the integers first..last, as literal rows (portable, no generator);
+    BIGINT (INT64), not DuckDB's INTEGER for a literal. -#}
 {% macro integer_series(column, first, last) -%}
     {%- for n in range(first, last + 1) %}
-    select {{ n }} as {{ column }}{% if not loop.last %}
+    select cast({{ n }} as {{ dbt.type_bigint() }}) as {{ column }}{% if not loop.last %}
     union all{% endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{#- Model contracts use BigQuery's type names (int64, float64, string ...) so one declaration
+    holds on both warehouses; DuckDB knows all of them but float64, made here its DOUBLE. -#}
+{% macro create_bigquery_type_aliases() -%}
+    {%- if target.type == 'duckdb' -%}
+        create type if not exists float64 as double
+    {%- endif -%}
 {%- endmacro %}

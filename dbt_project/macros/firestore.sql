@@ -55,12 +55,13 @@
     )
 {%- endmacro %}
 
-{#- An ISO 8601 string with its offset (2022-07-27T16:12:18.149Z) as a UTC timestamp. -#}
+{#- An ISO 8601 string with its offset (2022-07-27T16:12:18.149Z) as a UTC timestamp. DuckDB:
+    timezone('UTC', ...), not a cast, which would give the session's (the machine's) local time. -#}
 {% macro iso_timestamp(expression) -%}
     {{ return(adapter.dispatch('iso_timestamp', 'calback')(expression)) }}
 {%- endmacro %}
 {% macro default__iso_timestamp(expression) -%}
-    cast(try_cast({{ expression }} as timestamptz) as timestamp)
+    timezone('UTC', try_cast({{ expression }} as timestamptz))
 {%- endmacro %}
 {% macro bigquery__iso_timestamp(expression) -%}
     safe_cast({{ expression }} as timestamp)
@@ -75,8 +76,8 @@
     {"latitude", "longitude"} (the REST API and client SDKs). -#}
 {% macro firestore_geopoint(column, field, part) -%}
     coalesce(
-        {{ try_cast_to(json_string(column, field ~ '._' ~ part), dbt.type_float()) }},
-        {{ try_cast_to(json_string(column, field ~ '.' ~ part), dbt.type_float()) }}
+        {{ try_cast_to(json_string(column, field ~ '._' ~ part), type_double()) }},
+        {{ try_cast_to(json_string(column, field ~ '.' ~ part), type_double()) }}
     )
 {%- endmacro %}
 

@@ -16,7 +16,7 @@
     coalesce(
         {{ ga4_param(key, 'double_value') }},
         {{ ga4_param(key, 'float_value') }},
-        cast({{ ga4_param(key, 'int_value') }} as {{ dbt.type_float() }})
+        cast({{ ga4_param(key, 'int_value') }} as {{ type_double() }})
     )
 {%- endmacro %}
 

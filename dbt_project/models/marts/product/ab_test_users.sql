@@ -13,7 +13,7 @@ outcomes as (
     select
         experiment_id,
         user_id,
-        sum(purchases) as purchases,
+        cast(sum(purchases) as {{ dbt.type_bigint() }}) as purchases,  -- HUGEINT on DuckDB otherwise
         sum(revenue) as revenue
     from {{ ref('ab_test_variant_user_daily') }}
     group by experiment_id, user_id

@@ -16,8 +16,11 @@ daily as (
         count(
             distinct case when event_name = 'recommendation_impression' then item_id end
         ) as impressions,
-        sum(case when event_name = 'recommendation_click' then 1 else 0 end) as clicks,
-        sum(case when is_revenue_event then 1 else 0 end) as purchases,
+        -- DuckDB sums integers as HUGEINT; the contract's int64 is BIGINT there.
+        cast(
+            sum(case when event_name = 'recommendation_click' then 1 else 0 end) as {{ dbt.type_bigint() }}
+        ) as clicks,
+        cast(sum(case when is_revenue_event then 1 else 0 end) as {{ dbt.type_bigint() }}) as purchases,
         coalesce(sum(revenue), 0) as revenue
     from {{ ref('int_events') }}
     where is_active_event and visitor_id is not null

@@ -49,7 +49,7 @@ reached as (
     {% for step in steps -%}
         select
             cohorts.cohort_week,
-            {{ loop.index }} as step_number,
+            cast({{ loop.index }} as {{ dbt.type_bigint() }}) as step_number,
             '{{ step }}' as step_name,
             count(step_{{ loop.index }}.user_id) as users  -- noqa: RF04
         from cohorts

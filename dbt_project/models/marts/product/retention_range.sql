@@ -13,8 +13,8 @@ day_ranges as (
     {% for label, first, last in ranges -%}
         select
             '{{ label }}' as day_range,
-            {{ first }} as range_start,
-            {{ last }} as range_end
+            cast({{ first }} as {{ dbt.type_bigint() }}) as range_start,
+            cast({{ last }} as {{ dbt.type_bigint() }}) as range_end
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
