@@ -133,7 +133,7 @@ def test_line_blocks_number_every_line_across_block_edges(tmp_path):
             {
                 "line_number": n,
                 "byte_offset": offsets[n - 1],
-                "line": line,
+                "line": line + "\n",  # the last line gains the newline it lacked
                 "bad_utf8": True if n == 7 else None,
             }
             for n, line in enumerate(lines, start=1)
