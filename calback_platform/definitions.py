@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
-from dagster_gcp import BigQueryResource
 
 from calback_platform.assets.ab_tests import build_ab_test_results_asset
 from calback_platform.assets.dbt import (
@@ -25,11 +24,9 @@ from calback_platform.checks.freshness import (
 )
 from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
 from calback_platform.partitions import daily_partitions, seoul_datetime
-from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.firebase_firestore import FirebaseFirestore
 from calback_platform.resources.firestore_source import LocalFirestoreExport
-from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Export
+from calback_platform.resources.ga4_source import LocalGA4Export
 from calback_platform.resources.slack import SlackNotifier
 from calback_platform.schedules import build_daily_schedule
 from calback_platform.sensors.alerts import build_alert_sensors, build_missed_run_sensor
@@ -55,7 +52,13 @@ def build_resources(settings: Settings) -> dict:
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
         firestore = LocalFirestoreExport(source_dir=source_dir)
         ga4_export = LocalGA4Export(source_dir=source_dir)
-    else:
+    else:  # the Google clients take a second to import: only prod pays for them
+        from dagster_gcp import BigQueryResource
+
+        from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
+        from calback_platform.resources.firebase_firestore import FirebaseFirestore
+        from calback_platform.resources.ga4_source import BigQueryGA4Export
+
         bigquery = BigQueryResource(
             project=settings.gcp_project, location=settings.bigquery_location
         )

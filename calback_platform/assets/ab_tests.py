@@ -3,7 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-from calback_platform.ab_statistics import AbTestSettings, experiment_results
 from calback_platform.resources.warehouse import Warehouse
 
 AB_TEST_USERS = dg.AssetKey(["marts", "ab_test_users"])
@@ -40,6 +39,9 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
     def ab_test_results(
         context: dg.AssetExecutionContext, config: AbTestConfig, warehouse: Warehouse
     ) -> dg.MaterializeResult:
+        # scipy and statsmodels take half a second to import: not on every definitions load
+        from calback_platform.ab_statistics import AbTestSettings, experiment_results
+
         users = warehouse.query_frame(
             # Ordered, so sums (and so every figure) come out the same to the last bit.
             "select experiment_id, variant_id, is_bot, is_converted, revenue "
