@@ -1,11 +1,12 @@
 """Landing a window of GA4 export files in DuckDB, losslessly, in two streamed passes over them.
 
 The first pass judges every line on narrow columns (is it JSON, UTF-8, its required fields, its
-hash, its shape), the second parses the lines to keep in one INSERT; Arrow splits the files into
-lines, so Python never looks at a line, except the few it reads back by their byte offset: one
-line of each distinct shape (to learn the window's structure) and the lines that hold a value
-their type cannot take. Memory holds a few batches of lines and the judged columns, never a day,
-and the whole window lands in one transaction (the caller's).
+hash, its shape), the second parses the lines to keep in one INSERT; the lines are Arrow views
+of the blocks read (numpy finds the newlines), so Python never looks at a line, except the few
+it reads back by their byte offset: one line of each distinct shape (to learn the window's
+structure) and the lines that hold a value their type cannot take. Memory holds a few blocks of
+lines and the judged columns, never a day, and the whole window lands in one transaction (the
+caller's).
 """
 
 from __future__ import annotations
