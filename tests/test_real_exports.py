@@ -184,6 +184,15 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
         86_400 * 10**6
     )
     rows.append(android | {"event_date": "20231215", "event_timestamp": str(moved)})
+    # The same device buying in its app store for 20,000,001 won, sent as an int: above 2^24,
+    # where a 32-bit float would round it to 20,000,000.
+    bought = {"key": "value", "value": {"int_value": "20000001"}}
+    won = {"key": "currency", "value": {"string_value": "KRW"}}
+    rows.append(
+        android
+        | {"event_date": "20231215", "event_timestamp": str(moved + 1)}
+        | {"event_name": "in_app_purchase", "event_params": [bought, won]}
+    )
     # Two visitors who denied cookies, pinging in the same microsecond with the same batch
     # numbers (no device id tells their batches apart), on different pages.
     ping = rows[0] | {"event_name": "page_view", "user_pseudo_id": None, "user_id": None}
@@ -213,7 +222,14 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
         "select rate_to_reporting from marts.currency_rates where currency = 'EUR'"
     )
     assert purchase == [(31.0, "EUR", 31.0 * eur[0][0])]
-    screens = platform.query("select screen_name from marts.fct_events where platform = 'android'")
+    in_app = platform.query(
+        "select revenue_amount, revenue from marts.fct_events where event_name = 'in_app_purchase'"
+    )
+    assert in_app == [(20_000_001, 20_000_001)]
+    screens = platform.query(
+        "select screen_name from marts.fct_events "
+        "where event_name = 'sign_up' and platform = 'android'"
+    )
     (screen_class,) = [
         p["value"]["string_value"]
         for p in android["event_params"]
@@ -221,5 +237,5 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
     ]
     assert screens == [(screen_class,)]
     assert platform.query("select sum(revenue), sum(events) from marts.daily_kpis") == [
-        (31.0 * eur[0][0], len(rows))
+        (31.0 * eur[0][0] + 20_000_001, len(rows))
     ]
