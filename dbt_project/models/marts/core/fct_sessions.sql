@@ -27,7 +27,7 @@ final as (
         count(*) as event_count,
         -- DuckDB sums integers as HUGEINT; the contract's int64 is BIGINT there.
         cast(sum(coalesce(engagement_time_msec, 0)) as {{ dbt.type_bigint() }}) as engagement_time_msec,
-        cast(sum(case when is_revenue_event then 1 else 0 end) as {{ dbt.type_bigint() }}) as purchase_count,
+        count(case when is_revenue_event then 1 end) as purchase_count,
         coalesce(sum(revenue), 0) as revenue
     from events
     group by user_pseudo_id, ga_session_id, event_date

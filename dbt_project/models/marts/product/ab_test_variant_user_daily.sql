@@ -16,11 +16,8 @@ daily as (
         count(
             distinct case when event_name = 'recommendation_impression' then item_id end
         ) as impressions,
-        -- DuckDB sums integers as HUGEINT; the contract's int64 is BIGINT there.
-        cast(
-            sum(case when event_name = 'recommendation_click' then 1 else 0 end) as {{ dbt.type_bigint() }}
-        ) as clicks,
-        cast(sum(case when is_revenue_event then 1 else 0 end) as {{ dbt.type_bigint() }}) as purchases,
+        count(case when event_name = 'recommendation_click' then 1 end) as clicks,
+        count(case when is_revenue_event then 1 end) as purchases,
         coalesce(sum(revenue), 0) as revenue
     from {{ ref('int_events') }}
     where is_active_event and visitor_id is not null

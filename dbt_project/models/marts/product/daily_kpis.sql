@@ -24,17 +24,14 @@ events as (
     select
         event_date,
         count(*) as events,
-        -- DuckDB sums integers as HUGEINT; the contract's int64 is BIGINT there.
-        cast(sum(case when is_cookieless then 1 else 0 end) as {{ dbt.type_bigint() }}) as cookieless_events,
+        count(case when is_cookieless then 1 end) as cookieless_events,
         count(
             distinct case
                 when event_name = 'meeting_confirm' and not is_bot and not is_cookieless
                     then meeting_id
             end
         ) as meetings_confirmed,
-        cast(
-            sum(case when is_revenue_event and not is_bot then 1 else 0 end) as {{ dbt.type_bigint() }}
-        ) as purchases,
+        count(case when is_revenue_event and not is_bot then 1 end) as purchases,
         coalesce(sum(case when not is_bot then revenue end), 0) as revenue
     from {{ ref('int_events') }}
     group by event_date
