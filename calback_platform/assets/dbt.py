@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from calback_platform.dbt_child import dbt_path
 from calback_platform.partitions import window_dates
 from calback_platform.settings import DBT_PROJECT_DIR, Settings
 
@@ -31,9 +32,9 @@ def dbt_project() -> DbtProject:
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python, so an un-activated virtualenv works too."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
+    """dbt as runs start it: through `calback-dbt`, so dbt ends with its run worker."""
+    guarded = Path(sys.executable).with_name("calback-dbt")
+    return str(guarded) if guarded.exists() else dbt_path()
 
 
 def prepare_manifest() -> Path:

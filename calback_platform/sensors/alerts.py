@@ -47,16 +47,40 @@ def run_failure_text(instance: dg.DagsterInstance, run: dg.DagsterRun, base_url:
         run_failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
         errors = [event.message for event in run_failures if event.message]
     assets = sorted(key.to_user_string() for key in (run.asset_selection or []))
+    if steps:
+        steps_line = f"• Failed steps: {', '.join(steps)}"
+    elif unfinished := _unfinished_steps(instance, run.run_id):  # its worker died in them
+        steps_line = f"• Failed steps: {', '.join(unfinished)} (under way when the run died)"
+    else:
+        steps_line = "• Failed steps: none (the run failed before or between steps)"
     lines = [
         f":red_circle: *Run failed* — job `{run.job_name}`",
         f"• Partition: {partition_text(run.tags)}",
-        f"• Failed steps: {', '.join(steps) or 'none (the run failed before or between steps)'}",
+        steps_line,
     ]
     if assets:
         lines.append(f"• Assets: {', '.join(assets[:10])}{' …' if len(assets) > 10 else ''}")
     lines.append(f"• Error:\n```{_first_lines(errors[0] if errors else 'no error recorded')}```")
     lines.append(f"<{base_url}/runs/{run.run_id}|Open the run>")
     return "\n".join(lines)
+
+
+def _unfinished_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The steps that started and never ended, as when a run worker is killed."""
+    started = {
+        event.step_key
+        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+        if event.step_key
+    }
+    ended = {
+        event.step_key
+        for event in instance.all_logs(
+            run_id,
+            of_type={dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE},
+        )
+        if event.step_key
+    }
+    return sorted(started - ended)
 
 
 def backfill_failures_text(
