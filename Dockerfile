@@ -5,7 +5,9 @@
 # deploy/helm/values.yaml.
 #
 #   docker build -t calback-platform:$(git rev-parse --short HEAD) .
-FROM python:3.11-slim
+# Debian trixie: its PostgreSQL client (17) can dump the instance's PostgreSQL 16 (pg_dump must be
+# at least the server's version).
+FROM python:3.11-slim-trixie
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -15,6 +17,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home
+
+# pg_dump and pg_restore, for the nightly dump of the instance database (back_up_instance).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 dagster \
  && useradd --system --uid 10001 --gid dagster --home-dir /opt/dagster --shell /usr/sbin/nologin dagster \
@@ -43,9 +50,9 @@ COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 # DAGSTER_HOME (compute logs under storage/, a volume in docker-compose.yaml).
 RUN CALBACK_ENV=prod calback prepare-dbt \
  && rm -rf dbt_project/logs \
- && mkdir -p "$DAGSTER_HOME/storage" \
+ && mkdir -p "$DAGSTER_HOME/storage" /opt/dagster/backups \
  && chown dagster:dagster /opt/dagster \
- && chown -R dagster:dagster dbt_project "$DAGSTER_HOME"
+ && chown -R dagster:dagster dbt_project "$DAGSTER_HOME" /opt/dagster/backups
 
 # Numeric, so Kubernetes runAsNonRoot can verify it.
 USER 10001:10001

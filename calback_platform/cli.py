@@ -79,6 +79,19 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restore_instance(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from calback_platform.instance_backup import postgres_url, restore_instance
+
+    # The instance of DAGSTER_HOME (its dagster.yaml) says which database to restore into.
+    with dg.DagsterInstance.get() as instance:
+        url = postgres_url(instance)
+    restore_instance(Path(args.dump), url)
+    print(f"Restored {args.dump} into the instance database; start the webserver and daemon.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calback", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these parts",
     )
     bench.set_defaults(run=_bench)
+
+    restore = commands.add_parser(
+        "restore-instance",
+        help="replace the Dagster instance database (DAGSTER_HOME's dagster.yaml) with a dump of "
+        "back_up_instance; stop the webserver and the daemon first",
+    )
+    restore.add_argument("dump", help="a dagster-instance-*.dump file")
+    restore.set_defaults(run=_restore_instance)
 
     args = parser.parse_args(argv)
     return args.run(args)

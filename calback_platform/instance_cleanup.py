@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from calback_platform.partitions import TIMEZONE
+from calback_platform.schedules import nightly_schedule
 
 JOB_NAME = "clean_up_instance_history"
 # Only runs that reached an end: a run still queued or in progress is never touched, however old.
@@ -108,13 +108,4 @@ def build_cleanup_job(keep_days: int) -> dg.JobDefinition:
 
 def build_cleanup_schedule(job: dg.JobDefinition, running: bool) -> dg.ScheduleDefinition:
     # 03:30 Seoul: the 02:00 daily run is usually done by then, so the two rarely share the queue.
-    return dg.ScheduleDefinition(
-        name=f"{JOB_NAME}_daily",
-        job=job,
-        cron_schedule="30 3 * * *",
-        execution_timezone=TIMEZONE,
-        default_status=dg.DefaultScheduleStatus.RUNNING
-        if running
-        else dg.DefaultScheduleStatus.STOPPED,
-        description="Trim Dagster's run history every night.",
-    )
+    return nightly_schedule(job, "30 3 * * *", running, "Trim Dagster's run history every night.")

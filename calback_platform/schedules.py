@@ -1,4 +1,5 @@
-"""The daily schedule: at 02:00 Asia/Seoul, rebuild yesterday plus GA4's 3-day look-back."""
+"""The schedules: at 02:00 Asia/Seoul, rebuild yesterday plus GA4's 3-day look-back; later in
+the night, the instance's own upkeep."""
 
 from __future__ import annotations
 
@@ -13,14 +14,30 @@ from calback_platform.partitions import TIMEZONE
 GA4_LOOKBACK_DAYS = 3
 
 
+def status(running: bool) -> dg.DefaultScheduleStatus:
+    """Prod schedules run from the start; locally they wait for a click."""
+    return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+
+
+def nightly_schedule(
+    job: dg.JobDefinition, cron: str, running: bool, description: str
+) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=f"{job.name}_daily",
+        job=job,
+        cron_schedule=cron,
+        execution_timezone=TIMEZONE,
+        default_status=status(running),
+        description=description,
+    )
+
+
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, partitions_def, running: bool):
     @dg.schedule(
         job=job,
         cron_schedule="0 2 * * *",
         execution_timezone=TIMEZONE,
-        default_status=dg.DefaultScheduleStatus.RUNNING
-        if running
-        else dg.DefaultScheduleStatus.STOPPED,
+        default_status=status(running),
         description="Yesterday and the 3 days before it (GA4 late data), as one run.",
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):

@@ -10,7 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ import pytest
 import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from calback_platform.instance_backup import build_backup_job, restore_instance
 from calback_platform.instance_cleanup import JOB_NAME, build_cleanup_job, build_cleanup_schedule
 from calback_platform.settings import PROJECT_ROOT
 
@@ -38,9 +39,9 @@ def sql(url: str, query: str, params: tuple = ()) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """The URL of a fresh, empty database, dropped after the test."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test server, dropped afterwards."""
     try:
         admin = psycopg2.connect(POSTGRES_URL, connect_timeout=5)
     except psycopg2.OperationalError as error:
@@ -62,6 +63,12 @@ def pg_database() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'drop database if exists "{name}" with (force)')
         admin.close()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -289,3 +296,29 @@ def test_cleanup_schedule_runs_nightly_in_seoul():
         dg.DefaultScheduleStatus.STOPPED
     )
     assert schedule.job_name == JOB_NAME
+
+
+def test_the_instance_database_is_dumped_nightly_and_restores_with_its_runs(
+    platform, truth, instance, pg_database, tmp_path
+):
+    run_ids = materialize(platform, instance, sorted(truth["ga4"]["final"])[:2])
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    expired = backups / "dagster-instance-20200101T000000Z.dump"  # older than keep_days
+    expired.write_bytes(b"old")
+    result = build_backup_job(str(backups), keep_days=14).execute_in_process(instance=instance)
+    assert result.success
+    (dump,) = backups.glob("dagster-instance-*.dump")
+    assert dump != expired and not expired.exists()
+    assert result.output_for_node("dump_instance_database") == str(dump)
+
+    events = "select run_id, dagster_event_type, asset_key, partition from event_logs"
+    runs = "select run_id, status from runs"
+    with fresh_database() as restored:  # the server was lost: a new, empty database
+        restore_instance(dump, restored)
+        assert {r for r in sql(restored, runs) if r[0] in run_ids} == {
+            (run_id, "SUCCESS") for run_id in run_ids
+        }
+        assert sorted((r for r in sql(restored, events) if r[0] in run_ids), key=str) == sorted(
+            (r for r in sql(pg_database, events) if r[0] in run_ids), key=str
+        )
