@@ -23,6 +23,8 @@ dev: install demo-data
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/calback prepare-dbt
+	@# The demo's planted outage is declared a known quiet day, as a team declares a real one.
+	CALBACK_GA4_QUIET_DAYS=$$($(BIN)/python -c 'from calback_platform.demo.generator import declared_quiet_days as q; print(q("data/source"))') \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # The real servers the tests talk to on loopback: PostgreSQL and the Firestore emulator.

@@ -188,9 +188,11 @@ def write_collection(path: Path, documents: int) -> None:
 def _extract_collection(source: str, database: str) -> int:
     from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
     from calback_platform.resources.firestore_source import LocalFirestoreExport
+    from calback_platform.settings import LOCAL_PII_KEY
 
     Path(database).unlink(missing_ok=True)
-    pages = LocalFirestoreExport(source_dir=source).read_pages("meetingsCollection")
+    export = LocalFirestoreExport(source_dir=source, pii_key=LOCAL_PII_KEY)
+    pages = export.read_pages("meetingsCollection")
     return DuckDBWarehouse(path=database).apply_firestore_read("meetings", pages).documents_read
 
 
@@ -249,11 +251,16 @@ class _Platform:
         import dagster as dg
 
         from calback_platform.definitions import build_definitions
+        from calback_platform.demo.generator import declared_quiet_days
         from calback_platform.settings import load_settings
 
         database.unlink(missing_ok=True)
         self.settings = load_settings(
-            {"CALBACK_SOURCE_DIR": str(source), "CALBACK_DUCKDB_PATH": str(database)}
+            {
+                "CALBACK_SOURCE_DIR": str(source),
+                "CALBACK_DUCKDB_PATH": str(database),
+                "CALBACK_GA4_QUIET_DAYS": declared_quiet_days(source),
+            }
         )
         self.job = build_definitions(self.settings).resolve_job_def("materialize_everything")
         self.instance = dg.DagsterInstance.ephemeral()

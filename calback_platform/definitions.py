@@ -16,12 +16,14 @@ from calback_platform.assets.dbt import (
 )
 from calback_platform.assets.firestore import build_firestore_assets
 from calback_platform.assets.ga4 import GA4_EVENTS, build_ga4_events_asset
+from calback_platform.assets.personal_data import build_personal_data_assets
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
     build_freshness_checks,
     build_freshness_sensor,
     mart_freshness_hours,
 )
+from calback_platform.instance_backup import build_backup_job, build_backup_schedule
 from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
 from calback_platform.partitions import daily_partitions, seoul_datetime
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
@@ -50,7 +52,7 @@ def build_resources(settings: Settings) -> dict:
     if settings.is_local:
         source_dir = str(settings.source_dir)
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
-        firestore = LocalFirestoreExport(source_dir=source_dir)
+        firestore = LocalFirestoreExport(source_dir=source_dir, pii_key=settings.pii_key)
         ga4_export = LocalGA4Export(source_dir=source_dir)
     else:  # the Google clients take a second to import: only prod pays for them
         from dagster_gcp import BigQueryResource
@@ -63,7 +65,10 @@ def build_resources(settings: Settings) -> dict:
             project=settings.gcp_project, location=settings.bigquery_location
         )
         warehouse = BigQueryWarehouse(bigquery=bigquery)
-        firestore = FirebaseFirestore(project_id=settings.firebase_project_id)
+        firestore = FirebaseFirestore(
+            project_id=settings.firebase_project_id,
+            pii_key=_secret(settings, "CALBACK_PII_KEY", settings.pii_key),
+        )
         ga4_export = BigQueryGA4Export(
             project=settings.ga4_export_project, dataset=settings.ga4_export_dataset
         )
@@ -86,11 +91,13 @@ def build_resources(settings: Settings) -> dict:
 def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg.Definitions:
     partitions_def = daily_partitions(settings)
     pool = WAREHOUSE_POOL if settings.is_local else None
+    purge, no_plain_personal_data = build_personal_data_assets(settings.pii_retention_days, pool)
     assets = [
-        build_ga4_events_asset(partitions_def, pool),
+        build_ga4_events_asset(partitions_def, pool, settings.ga4_quiet_days),
         *build_firestore_assets(pool),
         *build_dbt_assets(settings, partitions_def, pool),
         build_ab_test_results_asset(pool),
+        purge,
     ]
     asset_keys = {key for asset in assets for key in asset.keys}
     freshness = build_freshness_checks(
@@ -102,7 +109,11 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         if settings.is_local and settings.end_date
         else None,
     )
-    checks = [*build_config_checks(checks_file, asset_keys, pool), *freshness]
+    checks = [
+        *build_config_checks(checks_file, asset_keys, pool),
+        no_plain_personal_data,
+        *freshness,
+    ]
     everything = dg.define_asset_job(
         "materialize_everything",
         # Freshness checks are the freshness sensor's to run, on the clock, not after each load.
@@ -111,11 +122,18 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     )
     schedule = build_daily_schedule(everything, partitions_def, running=not settings.is_local)
     cleanup = build_cleanup_job(keep_days=settings.keep_history_days)
+    backup = build_backup_job(
+        str(settings.instance_backup_dir), keep_days=settings.instance_backup_keep_days
+    )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, cleanup],
-        schedules=[schedule, build_cleanup_schedule(cleanup, running=not settings.is_local)],
+        jobs=[everything, cleanup, backup],
+        schedules=[
+            schedule,
+            build_cleanup_schedule(cleanup, running=not settings.is_local),
+            build_backup_schedule(backup, running=not settings.is_local),
+        ],
         sensors=[
             *build_alert_sensors(settings.webserver_url),
             build_freshness_sensor(freshness),

@@ -36,6 +36,11 @@ PROD_VARIABLES = {
 }
 
 
+# Locally the demo's personal fields are pseudonymised with this key; prod sets its own secret.
+LOCAL_PII_KEY = "calback-local-demo-key"
+MIN_PII_KEY_LENGTH = 16
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -60,6 +65,15 @@ class Settings:
     # must have succeeded by the second.
     ga4_arrival_hour: int = 9
     daily_run_deadline_hour: int = 6
+    pii_key: str = field(default=LOCAL_PII_KEY, repr=False)
+    # A deleted user's personal fields are purged from the raw and snapshot tables after this.
+    pii_retention_days: int = 30
+    # Where back_up_instance writes dumps of the instance database, and how long it keeps them.
+    instance_backup_dir: Path = PROJECT_ROOT / "data" / "instance_backups"
+    instance_backup_keep_days: int = 14
+    # Days known to be quiet (an outage): the GA4 load does not take their low volume for a
+    # broken export.
+    ga4_quiet_days: frozenset[date] = frozenset()
     # Dagster run and event-log history older than this is deleted by the clean-up job.
     keep_history_days: int = 90
 
@@ -80,6 +94,12 @@ def _date(environ: Mapping[str, str], name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError as error:
         raise SettingsError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from error
+
+
+def _dates(environ: Mapping[str, str], name: str) -> frozenset[date]:
+    """A comma-separated list of dates."""
+    values = [value.strip() for value in (environ.get(name) or "").split(",") if value.strip()]
+    return frozenset(_date({name: value}, name) for value in values)
 
 
 def local_export_days(source_dir: Path) -> tuple[date, date] | None:
@@ -114,6 +134,11 @@ def _check_prod(environ: Mapping[str, str]) -> None:
     credentials = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if credentials and not Path(credentials).is_file():
         problems.append(f"GOOGLE_APPLICATION_CREDENTIALS={credentials!r} is not a file")
+    if len(environ.get("CALBACK_PII_KEY") or "") < MIN_PII_KEY_LENGTH:  # never echo a secret
+        problems.append(
+            f"CALBACK_PII_KEY must be set in prod to a secret of at least {MIN_PII_KEY_LENGTH} "
+            "characters: the key of the personal fields' pseudonyms"
+        )
     bot = environ.get("SLACK_BOT_TOKEN") and environ.get("SLACK_CHANNEL")
     if not environ.get("SLACK_WEBHOOK_URL") and not bot:
         problems.append(
@@ -176,4 +201,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ga4_arrival_hour=_hour(environ, "CALBACK_GA4_ARRIVAL_HOUR", 9),
         daily_run_deadline_hour=_hour(environ, "CALBACK_DAILY_RUN_DEADLINE_HOUR", 6),
         keep_history_days=_positive(environ, "CALBACK_KEEP_HISTORY_DAYS", 90),
+        ga4_quiet_days=_dates(environ, "CALBACK_GA4_QUIET_DAYS"),
+        pii_key=environ.get("CALBACK_PII_KEY") or LOCAL_PII_KEY,
+        pii_retention_days=_positive(environ, "CALBACK_PII_RETENTION_DAYS", 30),
+        instance_backup_dir=path("CALBACK_INSTANCE_BACKUP_DIR", "data/instance_backups"),
+        instance_backup_keep_days=_positive(environ, "CALBACK_INSTANCE_BACKUP_KEEP_DAYS", 14),
     )

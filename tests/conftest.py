@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from calback_platform.demo.generator import GeneratorConfig, generate
+from calback_platform.demo.generator import GeneratorConfig, declared_quiet_days, generate
 from calback_platform.settings import Settings, load_settings
 
 START = date(2024, 3, 1)
@@ -69,7 +69,7 @@ class Platform:
         partition_key: str | None = None,
         first: str | None = None,
         last: str | None = None,
-        selection: str | None = None,
+        selection: str | list[str] | None = None,
         run_config: dict | None = None,
         instance: dg.DagsterInstance | None = None,
         tags: dict[str, str] | None = None,
@@ -81,7 +81,10 @@ class Platform:
         if first:
             tags["dagster/asset_partition_range_start"] = first
             tags["dagster/asset_partition_range_end"] = last
-        kwargs = {"asset_selection": [dg.AssetKey.from_user_string(selection)]} if selection else {}
+        keys = [selection] if isinstance(selection, str) else selection or []
+        kwargs = {"asset_selection": [dg.AssetKey.from_user_string(k) for k in keys]}
+        if not keys:
+            kwargs = {}
         with ExitStack() as stack:
             instance = instance or stack.enter_context(dg.instance_for_test())
             return job.execute_in_process(
@@ -105,6 +108,7 @@ def build_platform(source_dir: Path, workdir: Path, **environment: str) -> Platf
         {
             "CALBACK_SOURCE_DIR": str(source_dir),
             "CALBACK_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+            "CALBACK_GA4_QUIET_DAYS": declared_quiet_days(source_dir),
             **environment,
         }
     )

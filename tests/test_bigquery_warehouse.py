@@ -19,6 +19,8 @@ from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
 from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Export
+from calback_platform.resources.warehouse import Ga4DayPolicy
+from calback_platform.settings import LOCAL_PII_KEY
 
 PROJECT = "calback-test"
 DAYS = [START + timedelta(days=n) for n in range(3)]
@@ -135,10 +137,15 @@ def test_ga4_corrupt_day_and_missing_day_replace_nothing(fake, reference):
     )
     jobs = len(fake.jobs)
     with pytest.raises(dg.Failure, match=r"looks corrupt: \d+ of \d+ lines"):
-        warehouse().load_ga4_window(export, DAYS, max_bad_share=0.2)
+        warehouse().load_ga4_window(export, DAYS, Ga4DayPolicy(max_bad_share=0.2))
     assert not any("begin transaction" in job.sql for job in fake.jobs[jobs:])
     assert fake_table(fake, "select count(*) from raw_ga4.events") == before
     assert all(not name.startswith("_stage") for name in _tables(fake))
+
+    fake.con.execute(f"delete from analytics_1.events_{DAYS[1]:%Y%m%d}")  # an empty day
+    with pytest.raises(dg.Failure, match=f"{DAYS[1]} has no events; nothing was replaced"):
+        warehouse().load_ga4_window(export, DAYS)
+    assert fake_table(fake, "select count(*) from raw_ga4.events") == before
 
     jobs = len(fake.jobs)
     with pytest.raises(dg.Failure, match="has not arrived: no events_20240310"):
@@ -160,7 +167,7 @@ def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog
 ):
     source = tmp_path / "source"
     shutil.copytree(demo_dir / "firestore", source / "firestore")
-    firestore = LocalFirestoreExport(source_dir=str(source), page_size=20)
+    firestore = LocalFirestoreExport(pii_key=LOCAL_PII_KEY, source_dir=str(source), page_size=20)
     local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
     cloud = warehouse(rows_per_load=50)
     collection, table = "meetingsCollection", "meetings"

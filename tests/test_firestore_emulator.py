@@ -40,6 +40,7 @@ from calback_platform.resources.firestore_source import (
     PAGE_SCHEMA,
     LocalFirestoreExport,
 )
+from calback_platform.settings import LOCAL_PII_KEY
 
 EMULATOR_DIR = Path(__file__).parent / "servers" / "firestore-emulator"
 PAGE = 50
@@ -249,7 +250,7 @@ def demo_documents(demo_dir: Path) -> Documents:
     """Every usable document of the generated demo export (bad lines cannot exist in Firestore).
     A timestamp the demo wrote as the import script's ISO string is a Timestamp in Firestore,
     which today's extension encodes as {_seconds, _nanoseconds}."""
-    local = LocalFirestoreExport(source_dir=str(demo_dir))
+    local = LocalFirestoreExport(pii_key=LOCAL_PII_KEY, source_dir=str(demo_dir))
     documents: Documents = {}
     for collection in COLLECTION_TABLES:
         documents[collection] = {}
@@ -305,14 +306,18 @@ def rows(pages) -> list[dict]:
     return sorted(found, key=lambda row: row["document_name"])
 
 
+def local_export(source_dir: Path) -> LocalFirestoreExport:
+    return LocalFirestoreExport(source_dir=str(source_dir), pii_key=LOCAL_PII_KEY)
+
+
 def prod(project: str, **overrides) -> FirebaseFirestore:
-    return FirebaseFirestore(project_id=project, page_size=PAGE, **overrides)
+    return FirebaseFirestore(project_id=project, page_size=PAGE, pii_key=LOCAL_PII_KEY, **overrides)
 
 
 # --- reads ----------------------------------------------------------------------------------
 def test_full_reads_equal_the_local_export_page_by_page(project, documents, tmp_path):
     seed(project, documents)
-    local = LocalFirestoreExport(source_dir=str(write_export(tmp_path, project, documents)))
+    local = local_export(write_export(tmp_path, project, documents))
     for collection in COLLECTION_TABLES:
         pages = list(prod(project).read_pages(collection))
         count = len(documents[collection])
@@ -330,7 +335,7 @@ def test_full_reads_equal_the_local_export_page_by_page(project, documents, tmp_
 
 def test_incremental_read_keeps_every_document_of_a_tie_across_pages(project, documents, tmp_path):
     seed(project, documents)
-    local = LocalFirestoreExport(source_dir=str(write_export(tmp_path, project, documents)))
+    local = local_export(write_export(tmp_path, project, documents))
     times = sorted({updated_at(documents, doc_id) for doc_id in documents[MEETINGS]})
     since = times[len(times) // 3]
     expected = rows(local.read_pages(MEETINGS, updated_after=since))
@@ -347,7 +352,7 @@ def test_incremental_read_keeps_every_document_of_a_tie_across_pages(project, do
 
 def test_keys_only_read_lists_every_document(project, documents, tmp_path):
     seed(project, documents)
-    local = LocalFirestoreExport(source_dir=str(write_export(tmp_path, project, documents)))
+    local = local_export(write_export(tmp_path, project, documents))
     for collection in COLLECTION_TABLES:
         pages = list(prod(project).read_document_names(collection))
         assert all(page.num_rows <= PAGE for page in pages)
@@ -355,6 +360,18 @@ def test_keys_only_read_lists_every_document(project, documents, tmp_path):
             pa.Table.from_batches(list(local.read_document_names(collection))).to_pylist(),
             key=str,
         )
+
+
+def test_documents_read_by_name_are_those_of_the_export_that_exist(project, documents, tmp_path):
+    seed(project, documents)
+    local = local_export(write_export(tmp_path, project, documents))
+    ids = sorted(documents[MEETINGS])[: PAGE + 7]  # more than a page of names
+    names = {f"{root(project)}/{MEETINGS}/{doc_id}" for doc_id in ids}
+    names.add(f"{root(project)}/{MEETINGS}/m_never_existed")
+    pages = list(prod(project).read_documents(MEETINGS, names))
+    assert [page.num_rows for page in pages] == [PAGE, 7]
+    assert rows(pages) == rows(local.read_documents(MEETINGS, names))
+    assert sorted(row["document_id"] for row in rows(pages)) == ids
 
 
 def test_a_document_that_cannot_be_encoded_is_quarantined_not_dropped(project, tmp_path):
@@ -409,7 +426,7 @@ def changelog(warehouse: DuckDBWarehouse, collection: str) -> list[tuple]:
 def test_raw_changelogs_are_the_same_from_either_source(project, documents, tmp_path):
     seed(project, documents)
     export = tmp_path / "export"
-    local = LocalFirestoreExport(source_dir=str(write_export(export, project, documents)))
+    local = local_export(write_export(export, project, documents))
     local_warehouse = DuckDBWarehouse(path=str(tmp_path / "local.duckdb"))
     prod_warehouse = DuckDBWarehouse(path=str(tmp_path / "prod.duckdb"))
     first_local = materialize(local, local_warehouse)

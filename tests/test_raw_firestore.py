@@ -2,7 +2,12 @@
 
 import json
 
+from calback_platform.resources.firestore_source import pseudonymise
+from calback_platform.settings import LOCAL_PII_KEY
+
 USERS = "raw_firestore/users_raw_changelog"
+# A display name lands as its pseudonym.
+RENAMED = pseudonymise("userCollection", {"displayName": "Renamed"}, LOCAL_PII_KEY)["displayName"]
 MEETINGS = "raw_firestore/meetings_raw_changelog"
 
 
@@ -67,7 +72,7 @@ def test_rerun_adds_nothing_then_changes_and_deletes_are_recorded(platform, trut
     )
     assert latest == [
         (deleted["document_id"], "DELETE", None, True),
-        (changed["document_id"], "UPDATE", "Renamed", True),
+        (changed["document_id"], "UPDATE", RENAMED, True),
     ]
 
 
@@ -124,3 +129,95 @@ def test_a_damaged_line_of_a_live_document_is_quarantined_not_deleted(platform):
     assert quarantined[0][0].startswith("unparsable JSON")
     assert quarantined[0][1] == lines[victim]
     assert name in quarantined[0][1]
+
+
+def _changelog_counts(platform, stems=("users", "meetings")) -> list[tuple]:
+    return platform.query(
+        " union all ".join(
+            f"select '{stem}', operation, count(*) from raw_firestore.{stem}_raw_changelog "
+            "group by 2"
+            for stem in stems
+        )
+        + " order by 1, 2"
+    )
+
+
+def test_an_empty_export_deletes_nothing_unless_a_mass_delete_is_allowed(platform, truth):
+    both = ["raw_firestore/users_raw_changelog", "raw_firestore/meetings_raw_changelog"]
+    for selection in both:
+        assert platform.run(selection=selection).success
+    before = _changelog_counts(platform)
+    for collection in ("userCollection", "meetingsCollection"):
+        (platform.source_dir / "firestore" / f"{collection}.jsonl").write_text("")
+
+    for selection in both:
+        result = platform.run(selection=selection)
+        assert not result.success
+        failure = result.get_step_failure_events()[0].step_failure_data.error.message
+        assert "would delete" in failure and "max_delete_share" in failure
+    assert _changelog_counts(platform) == before  # nothing recorded
+
+    allow = {"config": {"max_delete_share": 1.0}}
+    result = platform.run(
+        selection=MEETINGS, run_config={"ops": {"raw_firestore__meetings_raw_changelog": allow}}
+    )
+    assert result.success
+    meetings = truth["firestore"]["meetingsCollection"]["documents"]
+    assert dict(
+        platform.query(
+            "select operation, count(*) from raw_firestore.meetings_raw_changelog group by 1"
+        )
+    ) == {"IMPORT": meetings, "DELETE": meetings}
+
+
+def test_a_meeting_wrongly_deleted_comes_back_on_the_next_incremental_read(platform):
+    assert platform.run(selection=MEETINGS).success
+    path = platform.source_dir / "firestore" / "meetingsCollection.jsonl"
+    original = path.read_text()
+    lines = original.splitlines()
+    victim = next(i for i, x in enumerate(lines) if x.startswith('{"document_name":"'))
+    document_id = json.loads(lines[victim])["document_id"]
+    path.write_text("\n".join(lines[:victim] + lines[victim + 1 :]) + "\n")  # a bad export
+    assert platform.run(selection=MEETINGS).success
+    path.write_text(original)  # the next export is whole again
+    result = platform.run(selection=MEETINGS)
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_firestore__meetings_raw_changelog")[
+        0
+    ].metadata
+    assert metadata["read"].value == "incremental"
+    assert metadata["changes"].value == {"CREATE": 1}
+    history = platform.query(
+        "select operation from raw_firestore.meetings_raw_changelog "
+        f"where document_id = '{document_id}' order by _loaded_at"
+    )
+    assert history == [("IMPORT",), ("DELETE",), ("CREATE",)]
+
+
+def test_an_export_cut_inside_its_last_line_fails_and_records_nothing(platform):
+    assert platform.run(selection=USERS).success
+    before = _changelog_counts(platform, ["users"])
+    path = platform.source_dir / "firestore" / "userCollection.jsonl"
+    whole = path.read_bytes()
+    last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    path.write_bytes(whole.rstrip(b"\n")[: -len(last) // 2])  # cut inside the last document
+    result = platform.run(selection=USERS)
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "userCollection.jsonl looks cut short" in error and "nothing was recorded" in error
+    assert _changelog_counts(platform, ["users"]) == before
+    path.write_bytes(whole)
+    assert platform.run(selection=USERS).success
+    assert _changelog_counts(platform, ["users"]) == before  # whole again: no change at all
+
+
+def test_a_missing_export_fails_naming_it_and_records_nothing(platform):
+    assert platform.run(selection=USERS).success
+    before = _changelog_counts(platform, ["users"])
+    path = platform.source_dir / "firestore" / "userCollection.jsonl"
+    path.rename(path.with_suffix(".moved"))
+    result = platform.run(selection=USERS)
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{path} does not exist" in error
+    assert _changelog_counts(platform, ["users"]) == before

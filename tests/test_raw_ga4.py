@@ -291,3 +291,53 @@ def test_a_year_in_one_window_lands_what_a_year_of_daily_loads_does(tmp_path):
             duckdb.connect(daily.path, read_only=True) as other,
         ):
             assert one.execute(sql).fetchall() == other.execute(sql).fetchall()
+
+
+def _events_by_day(platform) -> list[tuple]:
+    return platform.query("select export_date, count(*) from raw_ga4.events group by 1 order by 1")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        # A copy stopped midway: the last line is cut and has no newline.
+        (lambda text: text[: int(len(text) * 0.9)], "ends inside a line"),
+        (lambda text: b"", "has no events"),
+        # Whole lines, far fewer than a recent day's (a partial export).
+        (lambda text: b"".join(text.splitlines(keepends=True)[:5]), "below the policy's 5%"),
+    ],
+    ids=["cut", "empty", "far-fewer"],
+)
+def test_a_broken_day_fails_the_run_and_replaces_nothing(platform, truth, damage, message):
+    days = sorted(truth["ga4"]["final"])
+    assert platform.run(first=days[0], last=days[-1], selection=RAW).success
+    before = _events_by_day(platform)
+    path = platform.source_dir / "ga4" / f"events_{days[-1].replace('-', '')}.jsonl"
+    whole = path.read_bytes()
+    path.write_bytes(damage(whole))
+
+    result = platform.run(first=days[-3], last=days[-1], selection=RAW)
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"The GA4 export for {days[-1]}" in error and message in error
+    assert "nothing was replaced" in error
+    assert _events_by_day(platform) == before  # every day of the window stays as it was
+
+    path.write_bytes(whole)  # the export is whole again: the re-run lands it
+    assert platform.run(first=days[-3], last=days[-1], selection=RAW).success
+    assert _events_by_day(platform) == before
+
+
+def test_a_quiet_day_declared_in_config_lands(platform, truth):
+    days = sorted(truth["ga4"]["final"])
+    assert platform.run(first=days[0], last=days[-2], selection=RAW).success
+    path = platform.source_dir / "ga4" / f"events_{days[-1].replace('-', '')}.jsonl"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:5]))
+    assert not platform.run(partition_key=days[-1], selection=RAW).success
+    declared = {"ops": {"raw_ga4__events": {"config": {"expected_low_days": [days[-1]]}}}}
+    result = platform.run(partition_key=days[-1], selection=RAW, run_config=declared)
+    assert result.success
+    metadata = result.asset_materializations_for_node("raw_ga4__events")[0].metadata
+    landed = platform.query(f"select count(*) from raw_ga4.events where export_date = '{days[-1]}'")
+    assert landed == [(metadata["dagster/row_count"].value,)]
+    assert 0 < landed[0][0] <= 5

@@ -35,6 +35,7 @@ PROD = {
     "FIREBASE_PROJECT_ID": "calback-app",
     "SLACK_BOT_TOKEN": "xoxb-1-secret",
     "SLACK_CHANNEL": "#data-alerts",
+    "CALBACK_PII_KEY": "a-pii-key-secret-enough",
 }
 
 
@@ -48,6 +49,9 @@ def test_prod_names_every_missing_or_malformed_variable_at_once():
     assert "GA4_EXPORT_DATASET='events' is not the GA4 export dataset" in message
     assert "FIREBASE_PROJECT_ID is not set" in message
     assert "BIGQUERY_DATASET" not in message
+    with pytest.raises(SettingsError, match="CALBACK_PII_KEY must be set in prod") as short:
+        load_settings({**PROD, "CALBACK_PII_KEY": "short-secret"})
+    assert "short-secret" not in str(short.value)  # a secret is never echoed
     with pytest.raises(SettingsError, match="SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN"):
         load_settings({k: v for k, v in PROD.items() if k != "SLACK_CHANNEL"})
     with pytest.raises(SettingsError, match=r"GOOGLE_APPLICATION_CREDENTIALS='/nowhere\.json'"):
@@ -61,13 +65,14 @@ def test_prod_selects_bigquery_firebase_and_the_prod_dbt_target():
     from calback_platform.resources.ga4_source import BigQueryGA4Export
 
     settings = load_settings({**PROD, "GA4_EXPORT_DATASET": "calback-ga.analytics_1"})
-    assert "xoxb" not in repr(settings)
+    assert "xoxb" not in repr(settings) and "pii-key" not in repr(settings)
     resources = build_definitions(settings).resources
     assert isinstance(resources["warehouse"], BigQueryWarehouse)
     assert resources["warehouse"].bigquery.project == "calback-prod"
     assert resources["warehouse"].bigquery.location == "asia-northeast3"
     assert isinstance(resources["firestore"], FirebaseFirestore)
     assert resources["firestore"].project_id == "calback-app"
+    assert resources["firestore"].pii_key == dg.EnvVar("CALBACK_PII_KEY")
     assert isinstance(resources["ga4_export"], BigQueryGA4Export)
     assert (resources["ga4_export"].project, resources["ga4_export"].dataset) == (
         "calback-ga",

@@ -1,5 +1,7 @@
 """Firestore collections, landed as extension-shaped changelogs in `raw_firestore`."""
 
+from itertools import chain
+
 import dagster as dg
 from pydantic import Field
 
@@ -16,6 +18,19 @@ class FirestoreLoadConfig(dg.Config):
         default=False,
         description="Read every document even where an updatedAt watermark allows less.",
     )
+    max_delete_share: float = Field(
+        default=0.05,
+        description=(
+            "A read that would delete more than this share of the live documents (an empty "
+            "read always does) fails and records nothing; 1.0 lets a deliberate mass delete "
+            "through."
+        ),
+    )
+
+
+def changelog_key(collection: str) -> dg.AssetKey:
+    """The raw changelog of a collection, asset and table (`raw_firestore.<stem>_raw_changelog`)."""
+    return dg.AssetKey(["raw_firestore", f"{COLLECTION_TABLES[collection]}_raw_changelog"])
 
 
 def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinition:
@@ -28,7 +43,7 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
     )
 
     @dg.asset(
-        key=["raw_firestore", f"{table}_raw_changelog"],
+        key=changelog_key(collection),
         group_name="raw_firestore",
         pool=pool,
         kinds={"firebase", "duckdb"},
@@ -51,14 +66,25 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
             context.log.info(
                 f"Reading {collection} documents with {incremental_field} >= {watermark}"
             )
+            # A document recorded as deleted that exists again (a bad export deleted it) is read
+            # whatever its updatedAt: the watermark would otherwise skip it for good.
+            revived = _existing(firestore, collection, warehouse.firestore_deleted_names(table))
+            if revived:
+                context.log.info(f"Reading {len(revived)} documents again that were deleted")
             stats = warehouse.apply_firestore_read(
                 table,
-                firestore.read_pages(collection, updated_after=watermark),
+                chain(
+                    firestore.read_pages(collection, updated_after=watermark),
+                    firestore.read_documents(collection, revived),
+                ),
                 present_names=firestore.read_document_names(collection),
+                max_delete_share=config.max_delete_share,
             )
         else:
             context.log.info(f"Reading all of {collection}")
-            stats = warehouse.apply_firestore_read(table, firestore.read_pages(collection))
+            stats = warehouse.apply_firestore_read(
+                table, firestore.read_pages(collection), max_delete_share=config.max_delete_share
+            )
         quarantined = sum(stats.quarantined.values())
         context.log.info(
             f"{stats.documents_read} documents read, changes {dict(stats.changes)}, "
@@ -83,6 +109,18 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
         )
 
     return firestore_changelog
+
+
+def _existing(firestore: FirestoreSource, collection: str, names: set[str]) -> set[str]:
+    """Those of `names` that are documents of the collection now (a keys-only read)."""
+    if not names:
+        return set()
+    return {
+        name
+        for page in firestore.read_document_names(collection)
+        for name in page["document_name"].to_pylist()
+        if name in names
+    }
 
 
 def build_firestore_assets(pool: str | None) -> list[dg.AssetsDefinition]:

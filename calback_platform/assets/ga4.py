@@ -1,27 +1,52 @@
 """The GA4 / Firebase Analytics export, landed per Asia/Seoul day in `raw_ga4.events`."""
 
+from datetime import date
+
 import dagster as dg
 from pydantic import Field
 
 from calback_platform.partitions import window_days
 from calback_platform.resources.ga4_source import GA4Export
-from calback_platform.resources.warehouse import Warehouse
+from calback_platform.resources.warehouse import Ga4DayPolicy, Warehouse
 
 GA4_EVENTS = dg.AssetKey(["raw_ga4", "events"])
 
 
 class Ga4LoadConfig(dg.Config):
+    """When a day's export is taken for broken: the run fails without replacing anything.
+    A file cut inside its last line always is."""
+
     max_bad_share: float = Field(
         default=0.2,
+        description="Quarantine unusable lines up to this share of a day; above it, fail.",
+    )
+    min_day_share: float = Field(
+        default=0.05,
         description=(
-            "Quarantine unusable lines up to this share of a day; above it the day's export is "
-            "taken for corrupt and the run fails without replacing anything."
+            "Fail a day with fewer usable lines than this share of a recent day's (the median "
+            "of the 7 days before it); a day with none always fails."
+        ),
+    )
+    expected_low_days: list[str] = Field(
+        default=[],
+        description=(
+            "Days (YYYY-MM-DD) known to be quiet, an outage: their volume is not judged. "
+            "Added to CALBACK_GA4_QUIET_DAYS."
         ),
     )
 
+    def policy(self, quiet_days: frozenset[date]) -> Ga4DayPolicy:
+        return Ga4DayPolicy(
+            max_bad_share=self.max_bad_share,
+            min_day_share=self.min_day_share,
+            expected_low_days=quiet_days | {date.fromisoformat(d) for d in self.expected_low_days},
+        )
+
 
 def build_ga4_events_asset(
-    partitions_def: dg.PartitionsDefinition, pool: str | None
+    partitions_def: dg.PartitionsDefinition,
+    pool: str | None,
+    quiet_days: frozenset[date] = frozenset(),
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=GA4_EVENTS,
@@ -46,7 +71,7 @@ def build_ga4_events_asset(
     ) -> dg.MaterializeResult:
         days = window_days(context)
         context.log.info(f"Loading the GA4 export for {len(days)} day(s): {days[0]} .. {days[-1]}")
-        stats = warehouse.load_ga4_window(ga4_export, days, config.max_bad_share)
+        stats = warehouse.load_ga4_window(ga4_export, days, config.policy(quiet_days))
         quarantined = sum(stats.quarantined.values())
         context.log.info(
             f"{stats.source_lines} lines -> {stats.rows} events ({stats.cookieless_events} "

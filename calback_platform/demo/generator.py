@@ -745,3 +745,10 @@ def generate(config: GeneratorConfig) -> dict:
     }
     (config.out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
     return truth
+
+
+def declared_quiet_days(out: Path) -> str:
+    """The outage the demo under `out` plants, as CALBACK_GA4_QUIET_DAYS declares known quiet
+    days ("" when `out` holds no demo): a team declares a real outage the same way."""
+    truth = Path(out) / "truth.json"
+    return ",".join(json.loads(truth.read_text())["quiet_days"]) if truth.is_file() else ""

@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -36,10 +36,16 @@ from calback_platform.resources.ga4_schema import (
 )
 from calback_platform.resources.ga4_source import BigQueryGA4Export, GA4Export
 from calback_platform.resources.warehouse import (
+    FIRESTORE_DELETES_SQL,
+    LOAD_EVERY_DAY,
+    PLAIN_PERSONAL_DATA,
     FirestoreLoadStats,
+    Ga4DayPolicy,
     Ga4LoadStats,
+    PersonalData,
     Warehouse,
-    raise_corrupt_export,
+    latest_versions_sql,
+    refuse_mass_delete,
 )
 
 # Staging tables outlive a killed run by a day at most.
@@ -234,11 +240,7 @@ def firestore_apply_sql(
     create table if not exists `{quarantine}` (
         record_ref string, reason string, raw_record string, _loaded_at timestamp);
     begin transaction;
-    create temp table latest as
-    select * from `{changelog}`
-    where true
-    qualify row_number() over (
-        partition by document_name order by _loaded_at desc, timestamp desc) = 1;
+    create temp table latest as {latest_versions_sql(f"`{changelog}`")};
     create temp table changes as
     with incoming_documents as (
         select * from `{incoming}`
@@ -274,12 +276,8 @@ def firestore_apply_sql(
 def _firestore_stats_sql(changelog: str, incoming: str) -> str:
     return f"""select
         (select count(*) from `{incoming}` where error is null) as documents_read,
-        (select count(*) from (
-            select operation from `{changelog}`
-            where true
-            qualify row_number() over (
-                partition by document_name order by _loaded_at desc, timestamp desc) = 1
-        ) where operation <> 'DELETE') as live_documents"""
+        (select count(*) from ({latest_versions_sql(f"`{changelog}`")})
+         where operation <> 'DELETE') as live_documents"""
 
 
 def _firestore_schema_sql(incoming: str) -> str:
@@ -299,15 +297,15 @@ def _bigquery_schema(schema: pa.Schema) -> list[bigquery.SchemaField]:
     ]
 
 
-def query_parameter(value: object) -> bigquery.ScalarQueryParameter:
-    """A positional (`?`) parameter typed like DuckDB would take the Python value."""
+def query_parameter(value: object, name: str | None = None) -> bigquery.ScalarQueryParameter:
+    """A parameter (positional `?` without a name) typed like DuckDB would take the value."""
     if isinstance(value, datetime):
         kind = "TIMESTAMP"
     elif isinstance(value, date):
         kind = "DATE"
     else:
         kind = _PARAMETER_TYPES[type(value)]
-    return bigquery.ScalarQueryParameter(None, kind, value)
+    return bigquery.ScalarQueryParameter(name, kind, value)
 
 
 class BigQueryWarehouse(Warehouse):
@@ -333,12 +331,12 @@ class BigQueryWarehouse(Warehouse):
 
     @staticmethod
     def _run(
-        client: bigquery.Client, sql: str, positional: Iterable = (), **dates: date
+        client: bigquery.Client, sql: str, positional: Iterable = (), **named: object
     ) -> list[tuple]:
-        """A query job's rows: `positional` values fill `?`, `dates` fill `@name` as DATEs."""
+        """A query job's rows: `positional` values fill `?`, `named` ones fill `@name`."""
         config = bigquery.QueryJobConfig(
             query_parameters=[query_parameter(value) for value in positional]
-            + [bigquery.ScalarQueryParameter(name, "DATE", value) for name, value in dates.items()],
+            + [query_parameter(value, name) for name, value in named.items()],
             labels={"app": "calback"},
         )
         return [tuple(row.values()) for row in client.query(sql, job_config=config).result()]
@@ -349,7 +347,7 @@ class BigQueryWarehouse(Warehouse):
 
     # --- GA4 ---------------------------------------------------------------------------------
     def load_ga4_window(
-        self, export: GA4Export, days: list[date], max_bad_share: float = 1.0
+        self, export: GA4Export, days: list[date], policy: Ga4DayPolicy = LOAD_EVERY_DAY
     ) -> Ga4LoadStats:
         if not isinstance(export, BigQueryGA4Export):
             raise TypeError(f"The BigQuery warehouse loads the BigQuery GA4 export, not {export!r}")
@@ -367,10 +365,11 @@ class BigQueryWarehouse(Warehouse):
             self._ensure_dataset(client, "raw_ga4")
             try:
                 self._run(client, ga4_stage_sql(stage, export, tables, fields))
+                usable_by_day = dict.fromkeys(days, 0)
                 for day, lines, usable, rows, cookieless in self._run(
                     client, _ga4_stats_sql(stage)
                 ):
-                    if lines and (lines - usable) / lines > max_bad_share:
+                    if policy.too_many_bad(lines, lines - usable):
                         first_bad = self._run(
                             client,
                             f"select source_table, null, reason, left(raw_record, 160) "
@@ -378,12 +377,14 @@ class BigQueryWarehouse(Warehouse):
                             "limit 1",
                             day=day,
                         )[0]
-                        raise_corrupt_export(day, lines, lines - usable, max_bad_share, first_bad)
+                        policy.refuse_corrupt(day, lines, lines - usable, first_bad)
+                    usable_by_day[day] = usable
                     stats.source_lines += lines
                     stats.rows += rows
                     stats.cookieless_events += cookieless
                     stats.duplicates += usable - rows
                     stats.rows_by_day[day.isoformat()] = rows
+                policy.check_volumes(usable_by_day, self._ga4_days_before(client, events, days))
                 for reason, count in self._run(
                     client,
                     f"select split(reason, ':')[offset(0)], count(*) from `{stage}` "
@@ -405,13 +406,27 @@ class BigQueryWarehouse(Warehouse):
                 client.delete_table(stage, not_found_ok=True)
         return stats
 
+    def _ga4_days_before(
+        self, client: bigquery.Client, events: str, days: list[date]
+    ) -> dict[date, int]:
+        """The events landed on each of the days before the window, for the volume policy."""
+        if not self._exists(client, events):
+            return {}
+        return dict(
+            self._run(
+                client,
+                f"select export_date, count(*) from `{events}` "
+                "where export_date >= @since and export_date < @first_day group by 1",
+                since=min(days) - timedelta(days=Ga4DayPolicy.RECENT_DAYS),
+                first_day=min(days),
+            )
+        )
+
     # --- Firestore ---------------------------------------------------------------------------
     def firestore_watermark(self, table: str) -> datetime | None:
         changelog = self._table(f"raw_firestore.{table}_raw_changelog")
         with self._client() as client:
-            try:
-                client.get_table(changelog)
-            except NotFound:
+            if not self._exists(client, changelog):
                 return None
             return self._run(
                 client, f"select max(timestamp) from `{changelog}` where operation <> 'DELETE'"
@@ -422,6 +437,7 @@ class BigQueryWarehouse(Warehouse):
         table: str,
         pages: Iterable[pa.RecordBatch],
         present_names: Iterable[pa.RecordBatch] | None = None,
+        max_delete_share: float = 1.0,
     ) -> FirestoreLoadStats:
         changelog = self._table(f"raw_firestore.{table}_raw_changelog")
         quarantine = self._table(f"raw_firestore.{table}_quarantine")
@@ -440,6 +456,15 @@ class BigQueryWarehouse(Warehouse):
                     self._load_pages(
                         client, present, names, (p.select(names.names) for p in present_names)
                     )
+                if self._exists(client, changelog):
+                    live, deletes = self._run(
+                        client,
+                        FIRESTORE_DELETES_SQL.format(
+                            latest=f"({latest_versions_sql(f'`{changelog}`')})",
+                            present=f"`{present}`",
+                        ),
+                    )[0]
+                    refuse_mass_delete(changelog, live, deletes, max_delete_share)
                 apply = firestore_apply_sql(
                     changelog, quarantine, incoming, present, full_read=present_names is None
                 )
@@ -458,6 +483,117 @@ class BigQueryWarehouse(Warehouse):
                 for stage in {incoming, present}:
                     client.delete_table(stage, not_found_ok=True)
         return stats
+
+    def firestore_deleted_names(self, table: str) -> set[str]:
+        changelog = self._table(f"raw_firestore.{table}_raw_changelog")
+        with self._client() as client:
+            if not self._exists(client, changelog):
+                return set()
+            return {
+                name
+                for (name,) in self._run(
+                    client,
+                    f"select document_name from ({latest_versions_sql(f'`{changelog}`')}) "
+                    "where operation = 'DELETE'",
+                )
+            }
+
+    # --- personal data ---------------------------------------------------------------------
+    def purge_personal_data(self, personal: PersonalData, before: datetime) -> dict[str, int]:
+        changelog = self._table(personal.changelog)
+        with self._client() as client:
+            if not self._exists(client, changelog):
+                return {}
+            copies = [
+                (self._table(table), key, columns)
+                for table, key, columns in personal.copies
+                if self._exists(client, self._table(table))
+            ]
+            paths = ", ".join(f"'$.\"{field}\"'" for field in personal.fields)
+
+            def holds(column: str) -> str:
+                return " or ".join(
+                    f"json_query({column}, '$.\"{field}\"') is not null"
+                    for field in personal.fields
+                )
+
+            def without(column: str) -> str:
+                return f"to_json_string(json_remove(parse_json({column}), {paths}))"
+
+            statements = [
+                f"""update `{changelog}` set data = {without("data")},
+                    old_data = {without("old_data")}
+                where document_name in (select document_name from purged)
+                  and ({holds("data")} or {holds("old_data")})""",
+                f"""update `{self._table(personal.quarantine)}` set raw_record = null
+                where _loaded_at < @before and raw_record is not null""",
+                *(
+                    f"""update `{table}` set {", ".join(f"{c} = null" for c in columns)}
+                    where {key} in (select document_id from purged)
+                      and ({" or ".join(f"{c} is not null" for c in columns)})"""
+                    for table, key, columns in copies
+                ),
+            ]
+            counted = [
+                f"{statement};\nset changed = array_concat(changed, [@@row_count]);"
+                for statement in statements
+            ]
+            script = f"""declare changed array<int64> default [];
+            begin transaction;
+            create temp table purged as
+            select document_name, document_id from ({latest_versions_sql(f"`{changelog}`")})
+            where operation = 'DELETE' and timestamp < @before;
+            {chr(10).join(counted)}
+            commit transaction;
+            select changed;"""
+            ((changed,),) = self._run(client, script, before=before)
+        tables = [personal.changelog, personal.quarantine, *(t for t, _, _ in personal.copies)]
+        return dict(zip(tables, changed, strict=False))
+
+    def find_plain_personal_data(self, allowed: set[str]) -> list[tuple[str, str, int]]:
+        found = []
+        with self._client() as client:
+            for dataset in client.list_datasets(self.bigquery.project):
+                if dataset.dataset_id == "raw_ga4":
+                    continue
+                columns: dict[str, list[str]] = {}
+                for table, column in self._run(
+                    client,
+                    f"select table_name, column_name "
+                    f"from `{self._table(dataset.dataset_id)}.INFORMATION_SCHEMA.COLUMNS` "
+                    "where data_type in ('STRING', 'JSON') order by 1, 2",
+                ):
+                    name = f"{dataset.dataset_id}.{table}"
+                    if name not in allowed and not table.startswith("_stage"):
+                        columns.setdefault(name, []).append(column)
+                for table, names in columns.items():
+                    counts = ", ".join(
+                        "countif("
+                        + " or ".join(
+                            f"regexp_contains(to_json_string(`{name}`), @{kind})" for name in names
+                        )
+                        + ")"
+                        for kind in PLAIN_PERSONAL_DATA
+                    )
+                    (rows,) = self._run(
+                        client,
+                        f"select {counts} from `{self._table(table)}`",
+                        **PLAIN_PERSONAL_DATA,
+                    )
+                    found += [
+                        (table, kind, n)
+                        for kind, n in zip(PLAIN_PERSONAL_DATA, rows, strict=True)
+                        if n
+                    ]
+        return found
+
+    @staticmethod
+    def _exists(client: bigquery.Client, table: str) -> bool:
+        try:
+            client.get_table(table)
+        except NotFound:
+            return False
+        return True
 
     def _load_pages(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -36,7 +36,7 @@ from calback_platform.resources.ga4_schema import (
     rejected_values,
     suspect_values_pattern,
 )
-from calback_platform.resources.warehouse import Ga4LoadStats, raise_corrupt_export
+from calback_platform.resources.warehouse import Ga4DayPolicy, Ga4LoadStats
 
 EVENTS = "raw_ga4.events"
 QUARANTINE = "raw_ga4.events_quarantine"
@@ -141,6 +141,15 @@ def _not_utf8(lines: pa.Array, first: int = 0) -> list[int]:
             return [first]
         half = len(lines) // 2
         return _not_utf8(lines.slice(0, half), first) + _not_utf8(lines.slice(half), first + half)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    """Whether a file is empty or its last byte is a newline."""
+    with path.open("rb") as source:
+        if source.seek(0, 2) == 0:
+            return True
+        source.seek(-1, 2)
+        return source.read(1) == b"\n"
 
 
 def read_lines_at(path: Path, offsets: list[int]) -> list[bytes]:
@@ -258,8 +267,9 @@ class Ga4WindowLoad:
         self.con, self.structure, self.loaded_at = con, structure, loaded_at
         self.paths: list[Path] = []
 
-    def load(self, files: dict[date, list[Path]], max_bad_share: float) -> Ga4LoadStats:
-        """Land the window; a day with too many unusable lines fails it, landing nothing."""
+    def load(self, files: dict[date, list[Path]], policy: Ga4DayPolicy) -> Ga4LoadStats:
+        """Land the window; a day the policy takes for a broken export fails it, landing
+        nothing."""
         con = self.con
         numbered = [(day, path) for day, paths in files.items() for path in paths]
         self.paths = [path for _, path in numbered]
@@ -275,8 +285,10 @@ class Ga4WindowLoad:
         shapes = self._read_shapes()
         self._check_values(shapes)
         self._list_skipped()
+        self._check_files_whole(numbered, policy)
         con.execute("delete from ga4_judged where blank")  # a blank line is no line
-        self._check_bad_shares(max_bad_share)
+        self._check_bad_shares(policy)
+        self._check_volumes(list(files), policy)
         stats = self._read_stats(shapes)
         stats.files = [str(path) for _, path in numbered]
         self._write_quarantine()
@@ -434,19 +446,49 @@ class Ga4WindowLoad:
                 order by file_number, line_number) > 1"""
         )
 
-    def _check_bad_shares(self, max_bad_share: float) -> None:
+    def _check_files_whole(self, numbered: list[tuple[date, Path]], policy: Ga4DayPolicy) -> None:
+        """A file whose last line has no newline and is not JSON was cut short (a copy or an
+        export that stopped): a truncation, not one bad line."""
+        for file_number, (day, path) in enumerate(numbered):
+            if _ends_with_newline(path):
+                continue
+            (reason,) = self.con.execute(
+                "select reason from ga4_judged where file_number = ? and not blank "
+                "order by line_number desc limit 1",
+                [file_number],
+            ).fetchone() or (None,)
+            if reason == "unparsable JSON":
+                policy.check_whole(day, str(path))
+
+    def _check_bad_shares(self, policy: Ga4DayPolicy) -> None:
         for day, lines, bad in self.con.execute(
             "select export_date, count(*), count(reason) from ga4_judged group by 1 order by 1"
         ).fetchall():
-            if bad / lines > max_bad_share:
+            if policy.too_many_bad(lines, bad):
                 first_bad = self.con.execute(
                     """select source_file, line_number, reason, left(line, 160)
                     from ga4_judged join ga4_files using (file_number)
                     where export_date = ? and reason is not null
                     order by file_number, line_number limit 1""",
                     [day],
-                ).fetchall()[0]
-                raise_corrupt_export(day, lines, bad, max_bad_share, first_bad)
+                ).fetchone()
+                policy.refuse_corrupt(day, lines, bad, first_bad)
+
+    def _check_volumes(self, days: list[date], policy: Ga4DayPolicy) -> None:
+        usable = dict.fromkeys(days, 0) | dict(
+            self.con.execute(
+                "select export_date, count(*) from ga4_judged where reason is null group by 1"
+            ).fetchall()
+        )
+        first = min(days)
+        before = dict(
+            self.con.execute(
+                f"select export_date, count(*) from {EVENTS} "
+                "where export_date >= ? and export_date < ? group by 1",
+                [first - timedelta(days=policy.RECENT_DAYS), first],
+            ).fetchall()
+        )
+        policy.check_volumes(usable, before)
 
     def _read_stats(self, shapes: dict[int, ShapeReport]) -> Ga4LoadStats:
         """Lines read and quarantined, and every field the usable lines hold, with its kinds."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -27,9 +28,16 @@ from calback_platform.resources.firestore_source import PAGE_SCHEMA
 from calback_platform.resources.ga4_schema import duckdb_json_structure
 from calback_platform.resources.ga4_source import GA4Export, LocalGA4Export
 from calback_platform.resources.warehouse import (
+    FIRESTORE_DELETES_SQL,
+    LOAD_EVERY_DAY,
+    PLAIN_PERSONAL_DATA,
     FirestoreLoadStats,
+    Ga4DayPolicy,
     Ga4LoadStats,
+    PersonalData,
     Warehouse,
+    latest_versions_sql,
+    refuse_mass_delete,
 )
 
 _FIRESTORE_SCHEMA_SQL = """
@@ -54,11 +62,14 @@ class DuckDBWarehouse(Warehouse):
         # Rows carry their own order (line numbers, timestamps): DuckDB need not keep it.
         config = {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
         with DuckDBResource(database=self.path, connection_config=config).get_connection() as con:
-            yield con
+            try:
+                yield con
+            finally:  # DuckDBResource closes it only when no error came through
+                con.close()
 
     # --- GA4 ---------------------------------------------------------------------------------
     def load_ga4_window(
-        self, export: GA4Export, days: list[date], max_bad_share: float = 1.0
+        self, export: GA4Export, days: list[date], policy: Ga4DayPolicy = LOAD_EVERY_DAY
     ) -> Ga4LoadStats:
         if not isinstance(export, LocalGA4Export):
             raise TypeError(f"The DuckDB warehouse loads a local GA4 export, not {export!r}")
@@ -78,7 +89,7 @@ class DuckDBWarehouse(Warehouse):
                 )
             load = Ga4WindowLoad(con, structure, con.execute("select now()").fetchone()[0])
             try:
-                stats = load.load(files, max_bad_share)
+                stats = load.load(files, policy)
             except dg.Failure:
                 con.execute("rollback")  # every day of the window stays as it was
                 raise
@@ -89,12 +100,7 @@ class DuckDBWarehouse(Warehouse):
     def firestore_watermark(self, table: str) -> datetime | None:
         changelog = f"raw_firestore.{table}_raw_changelog"
         with self._connect() as con:
-            exists = con.execute(
-                "select count(*) from information_schema.tables "
-                "where table_schema = 'raw_firestore' and table_name = ?",
-                [f"{table}_raw_changelog"],
-            ).fetchone()[0]
-            if not exists:
+            if not self._exists(con, changelog):
                 return None
             return con.execute(
                 f"select max(timestamp) from {changelog} where operation <> 'DELETE'"
@@ -105,6 +111,7 @@ class DuckDBWarehouse(Warehouse):
         table: str,
         pages: Iterable[pa.RecordBatch],
         present_names: Iterable[pa.RecordBatch] | None = None,
+        max_delete_share: float = 1.0,
     ) -> FirestoreLoadStats:
         changelog = f"raw_firestore.{table}_raw_changelog"
         quarantine = f"raw_firestore.{table}_quarantine"
@@ -126,13 +133,12 @@ class DuckDBWarehouse(Warehouse):
                 for page in present_names:
                     con.from_arrow(page.select(["document_name", "error"])).insert_into("present")
             first_load = con.execute(f"select count(*) = 0 from {changelog}").fetchone()[0]
+            con.execute(f"create or replace temp table latest as {latest_versions_sql(changelog)}")
+            live, deletes = con.execute(
+                FIRESTORE_DELETES_SQL.format(latest="latest", present="present")
+            ).fetchone()
+            refuse_mass_delete(changelog, live, deletes, max_delete_share)
             con.execute("begin transaction")
-            con.execute(
-                f"""create or replace temp table latest as
-                select * from {changelog}
-                qualify row_number() over (
-                    partition by document_name order by _loaded_at desc, timestamp desc) = 1"""
-            )
             con.execute(
                 f"""insert into {changelog}
                 with incoming_documents as (
@@ -191,13 +197,103 @@ class DuckDBWarehouse(Warehouse):
                 stats.quarantined[reason] += count
             stats.schema = dict(con.execute(_FIRESTORE_SCHEMA_SQL).fetchall())
             stats.live_documents = con.execute(
-                f"""select count(*) from (
-                    select operation from {changelog}
-                    qualify row_number() over (
-                        partition by document_name order by _loaded_at desc, timestamp desc) = 1
-                ) where operation <> 'DELETE'"""
+                f"select count(*) from ({latest_versions_sql(changelog)}) "
+                "where operation <> 'DELETE'"
             ).fetchone()[0]
         return stats
+
+    def firestore_deleted_names(self, table: str) -> set[str]:
+        changelog = f"raw_firestore.{table}_raw_changelog"
+        with self._connect() as con:
+            if not self._exists(con, changelog):
+                return set()
+            return {
+                name
+                for (name,) in con.execute(
+                    f"select document_name from ({latest_versions_sql(changelog)}) "
+                    "where operation = 'DELETE'"
+                ).fetchall()
+            }
+
+    # --- personal data ---------------------------------------------------------------------
+    def purge_personal_data(self, personal: PersonalData, before: datetime) -> dict[str, int]:
+
+        def without(column: str) -> str:  # json_remove takes one path at a time here
+            removed = column
+            for field in personal.fields:
+                removed = f"""json_remove({removed}, '$."{field}"')"""
+            return f"{removed}::varchar"
+
+        def holds(column: str) -> str:
+            return " or ".join(
+                f"""json_exists({column}, '$."{field}"')""" for field in personal.fields
+            )
+
+        changed = {}
+        with self._connect() as con:
+            if not self._exists(con, personal.changelog):
+                return changed
+            con.execute("begin transaction")
+            con.execute(
+                f"""create or replace temp table purged as
+                select document_name, document_id from ({latest_versions_sql(personal.changelog)})
+                where operation = 'DELETE' and timestamp < ?""",
+                [before],
+            )
+            changed[personal.changelog] = con.execute(
+                f"""update {personal.changelog}
+                set data = {without("data")}, old_data = {without("old_data")}
+                where document_name in (select document_name from purged)
+                  and ({holds("data")} or {holds("old_data")})"""
+            ).fetchone()[0]
+            changed[personal.quarantine] = con.execute(
+                f"""update {personal.quarantine} set raw_record = null
+                where _loaded_at < ? and raw_record is not null""",
+                [before],
+            ).fetchone()[0]
+            for table, key, columns in personal.copies:
+                if self._exists(con, table):
+                    changed[table] = con.execute(
+                        f"""update {table} set {", ".join(f"{c} = null" for c in columns)}
+                        where {key} in (select document_id from purged)
+                          and ({" or ".join(f"{c} is not null" for c in columns)})"""
+                    ).fetchone()[0]
+            con.execute("commit")
+        return changed
+
+    def find_plain_personal_data(self, allowed: set[str]) -> list[tuple[str, str, int]]:
+        found = []
+        with self._connect() as con:
+            columns: dict[str, list[str]] = defaultdict(list)
+            for schema, table, column in con.execute(
+                """select table_schema, table_name, column_name from information_schema.columns
+                where table_catalog = current_database() and data_type in ('VARCHAR', 'JSON')
+                  and table_schema not in ('raw_ga4', 'main', 'information_schema')
+                order by all"""
+            ).fetchall():
+                if f"{schema}.{table}" not in allowed:
+                    columns[f"{schema}.{table}"].append(column)
+            for table, names in columns.items():
+                counts = ", ".join(
+                    "count(*) filter (where "
+                    + " or ".join(f'regexp_matches("{name}", ${kind})' for name in names)
+                    + ")"
+                    for kind in PLAIN_PERSONAL_DATA
+                )
+                rows = con.execute(f"select {counts} from {table}", PLAIN_PERSONAL_DATA).fetchone()
+                found += [
+                    (table, kind, n) for kind, n in zip(PLAIN_PERSONAL_DATA, rows, strict=True) if n
+                ]
+        return found
+
+    @staticmethod
+    def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+        schema, name = table.split(".")
+        return con.execute(
+            "select count(*) > 0 from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
 
     @staticmethod
     def _create_firestore_tables(con, changelog: str, quarantine: str) -> None:

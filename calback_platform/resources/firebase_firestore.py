@@ -40,7 +40,6 @@ from calback_platform.resources.firestore_source import (
     INCREMENTAL_FIELD,
     PAGE_SCHEMA,
     FirestoreSource,
-    encode_document,
     timestamp_value,
 )
 
@@ -81,7 +80,7 @@ class FirebaseFirestore(FirestoreSource):
             else:
                 pages = self._pages_by_key(documents, collection)
             for page in pages:
-                rows = [self._row(snapshot, field) for snapshot in page]
+                rows = [self._row(collection, snapshot, field) for snapshot in page]
                 yield pa.RecordBatch.from_pylist(rows, schema=PAGE_SCHEMA)
 
     def read_document_names(self, collection: str) -> Iterator[pa.RecordBatch]:
@@ -95,6 +94,22 @@ class FirebaseFirestore(FirestoreSource):
                 yield pa.RecordBatch.from_pylist(rows, schema=PAGE_SCHEMA).select(
                     ["document_name", "error"]
                 )
+
+    def read_documents(self, collection: str, names: set[str]) -> Iterator[pa.RecordBatch]:
+        field = INCREMENTAL_FIELD.get(collection)
+        prefix = f"projects/{self.project_id}/databases/(default)/documents/"
+        paths = sorted(name.removeprefix(prefix) for name in names)
+        with self._client() as client:
+            for start in range(0, len(paths), self.page_size):
+                batch = paths[start : start + self.page_size]
+                references = [client.document(path) for path in batch]
+                snapshots = self._retried(
+                    lambda references=references: list(client.get_all(references)),
+                    f"Firestore read of {len(references)} {collection!r} documents by name",
+                )
+                rows = [self._row(collection, s, field) for s in snapshots if s.exists]
+                if rows:
+                    yield pa.RecordBatch.from_pylist(rows, schema=PAGE_SCHEMA)
 
     # --- paging ------------------------------------------------------------------------------
     def _pages_by_key(
@@ -139,9 +154,15 @@ class FirebaseFirestore(FirestoreSource):
 
     def _fetch(self, query: BaseQuery, collection: str) -> list[DocumentSnapshot]:
         """One page, retried with exponential back-off on transient errors."""
-        return with_retries(
+        return self._retried(
             lambda: list(query.stream(retry=_NO_SDK_RETRY, timeout=self.page_timeout_seconds)),
-            what=f"Firestore read of {collection!r} in project {self.project_id!r}",
+            f"Firestore read of {collection!r} in project {self.project_id!r}",
+        )
+
+    def _retried(self, call: Callable[[], T], what: str) -> T:
+        return with_retries(
+            call,
+            what=what,
             attempts=self.max_attempts,
             initial_backoff=self.initial_backoff_seconds,
             max_backoff=self.max_backoff_seconds,
@@ -151,7 +172,7 @@ class FirebaseFirestore(FirestoreSource):
     def _document_name(self, snapshot: DocumentSnapshot) -> str:
         return f"projects/{self.project_id}/databases/(default)/documents/{snapshot.reference.path}"
 
-    def _row(self, snapshot: DocumentSnapshot, field: str | None) -> dict:
+    def _row(self, collection: str, snapshot: DocumentSnapshot, field: str | None) -> dict:
         name = self._document_name(snapshot)
         row = dict.fromkeys(PAGE_SCHEMA.names)
         row.update(document_name=name, document_id=snapshot.id, record_ref=name)
@@ -164,7 +185,7 @@ class FirebaseFirestore(FirestoreSource):
             return {**row, "error": f"unserializable document: {error}", "raw": _lenient(raw)}
         return {
             **row,
-            "data": encode_document(encoded),
+            "data": self.encode(collection, encoded),
             "updated_at": timestamp_value(encoded.get(field)) if field else None,
         }
 

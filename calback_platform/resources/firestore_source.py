@@ -7,6 +7,8 @@ size passes through in constant memory. A record that cannot be used carries an 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from abc import ABC, abstractmethod
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 PAGE_SCHEMA = pa.schema(
     [
@@ -35,6 +38,9 @@ COLLECTION_TABLES = {
     "meetingsCollection": "meetings",
     "experimentAssignments": "experiment_assignments",
 }
+# The personal fields of each collection: the raw changelog holds them only as keyed hashes.
+PII_FIELDS = {"userCollection": ("displayName", "email", "phone")}
+PSEUDONYM_PREFIX = "pii:"
 _DOCUMENT_NAME = re.compile(r'"document_name"\s*:\s*"([^"]+)"')
 # Collections whose documents carry a reliable `updatedAt`, so they can be read incrementally.
 INCREMENTAL_FIELD = {"meetingsCollection": "updatedAt"}
@@ -42,6 +48,21 @@ INCREMENTAL_FIELD = {"meetingsCollection": "updatedAt"}
 
 def encode_document(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def pseudonymise(collection: str, data: dict, key: str) -> dict:
+    """`data` with its personal fields replaced by a keyed hash (HMAC-SHA256 with `key`) of
+    their trimmed, lower-cased text: the same person gets the same pseudonym, so joins still
+    work, and without the key nobody can tell who it is. Non-text values are hashed as JSON."""
+    fields = [name for name in PII_FIELDS.get(collection, ()) if data.get(name) is not None]
+    if not fields:
+        return data
+    hidden = dict(data)
+    for name in fields:
+        value = data[name] if isinstance(data[name], str) else json.dumps(data[name])
+        digest = hmac.new(key.encode(), value.strip().lower().encode(), hashlib.sha256)
+        hidden[name] = PSEUDONYM_PREFIX + digest.hexdigest()
+    return hidden
 
 
 def timestamp_value(value: object) -> datetime | None:
@@ -61,6 +82,12 @@ def timestamp_value(value: object) -> datetime | None:
 
 class FirestoreSource(dg.ConfigurableResource, ABC):
     page_size: int = 5000
+    # The key of the personal fields' pseudonyms (pseudonymise): a secret in prod.
+    pii_key: str
+
+    def encode(self, collection: str, data: dict) -> str:
+        """A document's data as the raw changelog keeps it."""
+        return encode_document(pseudonymise(collection, data, self.pii_key))
 
     @abstractmethod
     def read_pages(
@@ -71,6 +98,10 @@ class FirestoreSource(dg.ConfigurableResource, ABC):
     @abstractmethod
     def read_document_names(self, collection: str) -> Iterator[pa.RecordBatch]:
         """Only the `document_name` of every document, for delete detection."""
+
+    @abstractmethod
+    def read_documents(self, collection: str, names: set[str]) -> Iterator[pa.RecordBatch]:
+        """The documents of `collection` with these names (those that exist)."""
 
 
 class LocalFirestoreExport(FirestoreSource):
@@ -97,7 +128,14 @@ class LocalFirestoreExport(FirestoreSource):
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
-                row = self._parse(line.rstrip("\r\n"), f"{path.name}:{number}", field)
+                row = self._parse(collection, line.rstrip("\r\n"), f"{path.name}:{number}", field)
+                if not line.endswith("\n") and (row["error"] or "").startswith("unparsable"):
+                    raise dg.Failure(
+                        f"The Firestore export {path} looks cut short: its last line (line "
+                        f"{number}) has no newline and is not whole JSON, as a copy or export "
+                        "that stopped midway leaves it; nothing was recorded. Read it again "
+                        "once the export is complete."
+                    )
                 # As Firestore's range filter does: a document without a usable updatedAt is
                 # only seen by full reads (a damaged record still goes to quarantine).
                 if (
@@ -117,8 +155,16 @@ class LocalFirestoreExport(FirestoreSource):
         for page in self.read_pages(collection):
             yield page.select(["document_name", "error"])
 
-    @staticmethod
-    def _parse(line: str, ref: str, field: str | None) -> dict:
+    def read_documents(self, collection: str, names: set[str]) -> Iterator[pa.RecordBatch]:
+        if not names:
+            return
+        wanted = pa.array(sorted(names))
+        for page in self.read_pages(collection):
+            page = page.filter(pc.is_in(page["document_name"], value_set=wanted))
+            if page.num_rows:
+                yield page
+
+    def _parse(self, collection: str, line: str, ref: str, field: str | None) -> dict:
         row = dict.fromkeys(PAGE_SCHEMA.names)
         row["record_ref"] = ref
         try:
@@ -144,6 +190,6 @@ class LocalFirestoreExport(FirestoreSource):
             **row,
             "document_name": name,
             "document_id": document_id,
-            "data": encode_document(data),
+            "data": self.encode(collection, data),
             "updated_at": timestamp_value(data.get(field)) if field else None,
         }

@@ -77,17 +77,6 @@
     date_trunc({{ expression }}, isoweek)
 {%- endmacro %}
 
-{#- One-way hash of personal data (email, phone) as hex: joinable, not readable. -#}
-{% macro hash_pii(expression) -%}
-    {{ return(adapter.dispatch('hash_pii', 'calback')(expression)) }}
-{%- endmacro %}
-{% macro default__hash_pii(expression) -%}
-    sha256(lower(trim({{ expression }})))
-{%- endmacro %}
-{% macro bigquery__hash_pii(expression) -%}
-    to_hex(sha256(lower(trim({{ expression }}))))
-{%- endmacro %}
-
 {#- A stable key from several columns; NULLs hash as empty strings (BigQuery's concat would
     otherwise turn the whole key NULL). -#}
 {% macro surrogate_key(columns) -%}

@@ -39,7 +39,7 @@ final as (
         users.premium_since_at,
         users.has_marketing_consent,
         users.referrer_user_id,
-        users.email_sha256,
+        users.email_pseudonym,
         signups.first_touch_source as acquisition_source,
         signups.first_touch_medium as acquisition_medium,
         signups.first_touch_campaign as acquisition_campaign,

@@ -6,7 +6,8 @@ final as (
     select
         document_id as user_id,
         {{ json_string('data', 'platform') }} as platform,
-        {{ hash_pii(json_string('data', 'email')) }} as email_sha256,
+        -- already a keyed hash: the raw changelog holds no personal field in plain
+        {{ json_string('data', 'email') }} as email_pseudonym,
         {{ json_string('data', 'referrerUid') }} as referrer_user_id,
         changed_at,
         {{ firestore_typed_columns('users') }}
