@@ -65,12 +65,13 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return None
 
 
-def _dbt_child(worker: int) -> psutil.Process | None:
+def _dbt_child(worker: int, selection: str) -> psutil.Process | None:
+    """The dbt process under the run worker whose command line holds `selection`."""
     try:
         children = psutil.Process(worker).children(recursive=True)
     except psutil.NoSuchProcess:
         return None
-    return next((p for p in children if "dbt" in " ".join(p.cmdline())), None)
+    return next((p for p in children if selection in " ".join(p.cmdline())), None)
 
 
 def _tables(database: Path) -> dict[str, list]:
@@ -95,8 +96,14 @@ def test_a_killed_run_worker_fails_its_run_and_blocks_nothing(demo_dir, truth, t
         killed = client.submit_job_execution(JOB, tags={PARTITION_TAG: day})
         worker = wait_for("the run worker", lambda: _worker_pid(instance, killed))
         tree = psutil.Process(worker)
-        # Killed inside a dbt step, dbt writing to the warehouse: the worst moment.
-        dbt = wait_for("dbt under the run worker", lambda: _dbt_child(worker), timeout=300)
+        # Killed inside the dbt step of the incremental models, which replaces their window in
+        # the warehouse (delete and insert in one transaction).
+        dbt = wait_for(
+            "dbt building the incremental models",
+            lambda: _dbt_child(worker, "materialized:incremental"),
+            timeout=300,
+        )
+        time.sleep(1)
         left = [tree, *tree.children(recursive=True)]
         os.kill(worker, signal.SIGKILL)
 

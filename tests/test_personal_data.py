@@ -5,7 +5,6 @@ import hmac
 import json
 
 import duckdb
-from conftest import build_platform
 
 from calback_platform.settings import LOCAL_PII_KEY
 
@@ -73,9 +72,9 @@ def test_personal_fields_land_as_keyed_pseudonyms_everywhere(platform, truth):
     assert plain == [(0,)]
 
 
-def test_a_deleted_users_personal_fields_are_purged_after_the_retention(demo_dir, tmp_path):
-    platform = build_platform(demo_dir, tmp_path, CALBACK_PII_RETENTION_DAYS="30")
-    # A private copy of the source: one user is deleted from the next export.
+def test_a_deleted_users_personal_fields_are_purged_after_the_retention(platform):
+    # The retention is CALBACK_PII_RETENTION_DAYS' default, 30 days. One user is deleted from the
+    # next export (of the platform's private copy of the demo).
     assert platform.run(selection=USERS).success
     source = platform.source_dir / "firestore" / "userCollection.jsonl"
     lines = source.read_text().splitlines()
