@@ -5,7 +5,7 @@ the source files elsewhere, is the reference: both must land the same raw tables
 import json
 import shutil
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
@@ -15,6 +15,7 @@ from dagster_gcp import BigQueryResource
 from fake_bigquery import DuckDBBackedBigQuery
 from google.cloud import bigquery
 
+from calback_platform.assets.personal_data import personal_data
 from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
@@ -270,3 +271,26 @@ def test_ga4_export_of_another_schema_year_lands_every_value(fake, reference):
     )
     rows = reference.query(f"select count(*) from raw_ga4.events where export_date = '{DAYS[0]}'")
     assert landed == [(rows[0][0], 0, 0, 9900.0, "desktop", "granted", "EEA")]
+
+
+def test_personal_data_is_purged_as_in_the_local_warehouse(fake, demo_dir, tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(demo_dir / "firestore", source / "firestore")
+    firestore = LocalFirestoreExport(pii_key=LOCAL_PII_KEY, source_dir=str(source))
+    local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
+    cloud = warehouse()
+    path = source / "firestore" / "userCollection.jsonl"
+    whole = path.read_text().splitlines()
+    for lines in (whole, [line for line in whole if '"document_id":"u_000001"' not in line]):
+        path.write_text("\n".join(lines) + "\n")
+        for target in (local, cloud):
+            pages = firestore.read_pages("userCollection")
+            target.apply_firestore_read("users", pages)
+    purge = personal_data()[0]
+    later = datetime.now(timezone.utc) + timedelta(days=31)  # as if a month had passed
+    changed = local.purge_personal_data(purge, later)
+    assert changed["raw_firestore.users_raw_changelog"] == 2  # the IMPORT and the DELETE
+    assert changed["raw_firestore.users_quarantine"] > 0  # damaged records, kept a month
+    assert cloud.purge_personal_data(purge, later) == changed
+    query = f"select {CHANGELOG_COLUMNS} from raw_firestore.users_raw_changelog order by all"
+    assert fake_table(fake, query) == local.query(query)

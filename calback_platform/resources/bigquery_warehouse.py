@@ -46,6 +46,7 @@ from calback_platform.resources.warehouse import (
     Warehouse,
     latest_versions_sql,
     refuse_mass_delete,
+    removed_fields_sql,
 )
 
 # Staging tables outlive a killed run by a day at most.
@@ -504,12 +505,6 @@ class BigQueryWarehouse(Warehouse):
         with self._client() as client:
             if not self._exists(client, changelog):
                 return {}
-            copies = [
-                (self._table(table), key, columns)
-                for table, key, columns in personal.copies
-                if self._exists(client, self._table(table))
-            ]
-            paths = ", ".join(f"'$.\"{field}\"'" for field in personal.fields)
 
             def holds(column: str) -> str:
                 return " or ".join(
@@ -518,37 +513,53 @@ class BigQueryWarehouse(Warehouse):
                 )
 
             def without(column: str) -> str:
-                return f"to_json_string(json_remove(parse_json({column}), {paths}))"
+                removed = removed_fields_sql(f"parse_json({column})", personal.fields)
+                return f"to_json_string({removed})"
 
-            statements = [
-                f"""update `{changelog}` set data = {without("data")},
-                    old_data = {without("old_data")}
-                where document_name in (select document_name from purged)
-                  and ({holds("data")} or {holds("old_data")})""",
-                f"""update `{self._table(personal.quarantine)}` set raw_record = null
-                where _loaded_at < @before and raw_record is not null""",
+            purged = f"""(select document_name, document_id
+                from ({latest_versions_sql(f"`{changelog}`")})
+                where operation = 'DELETE' and timestamp < @before)"""
+            # (table, the rows to purge, what to set on them)
+            targets = [
+                (
+                    personal.changelog,
+                    f"""document_name in (select document_name from {purged})
+                    and ({holds("data")} or {holds("old_data")})""",
+                    f"data = {without('data')}, old_data = {without('old_data')}",
+                ),
+                (
+                    personal.quarantine,
+                    "_loaded_at < @before and raw_record is not null",
+                    "raw_record = null",
+                ),
                 *(
-                    f"""update `{table}` set {", ".join(f"{c} = null" for c in columns)}
-                    where {key} in (select document_id from purged)
-                      and ({" or ".join(f"{c} is not null" for c in columns)})"""
-                    for table, key, columns in copies
+                    (
+                        table,
+                        f"""{key} in (select document_id from {purged})
+                        and ({" or ".join(f"{c} is not null" for c in columns)})""",
+                        ", ".join(f"{c} = null" for c in columns),
+                    )
+                    for table, key, columns in personal.copies
+                    if self._exists(client, self._table(table))
                 ),
             ]
-            counted = [
-                f"{statement};\nset changed = array_concat(changed, [@@row_count]);"
-                for statement in statements
-            ]
-            script = f"""declare changed array<int64> default [];
-            begin transaction;
-            create temp table purged as
-            select document_name, document_id from ({latest_versions_sql(f"`{changelog}`")})
-            where operation = 'DELETE' and timestamp < @before;
-            {chr(10).join(counted)}
-            commit transaction;
-            select changed;"""
-            ((changed,),) = self._run(client, script, before=before)
-        tables = [personal.changelog, personal.quarantine, *(t for t, _, _ in personal.copies)]
-        return dict(zip(tables, changed, strict=False))
+            # Counted first, then changed in one transaction: the purge is these rows' only
+            # writer, and a BigQuery script returns only its last statement's rows.
+            counts = self._run(
+                client,
+                "select "
+                + ", ".join(
+                    f"(select count(*) from `{self._table(table)}` where {rows})"
+                    for table, rows, _ in targets
+                ),
+                before=before,
+            )[0]
+            updates = "\n".join(
+                f"update `{self._table(table)}` set {change} where {rows};"
+                for table, rows, change in targets
+            )
+            self._run(client, f"begin transaction;\n{updates}\ncommit transaction;", before=before)
+        return {table: count for (table, _, _), count in zip(targets, counts, strict=True)}
 
     def find_plain_personal_data(self, allowed: set[str]) -> list[tuple[str, str, int]]:
         found = []

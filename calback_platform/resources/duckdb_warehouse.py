@@ -38,6 +38,7 @@ from calback_platform.resources.warehouse import (
     Warehouse,
     latest_versions_sql,
     refuse_mass_delete,
+    removed_fields_sql,
 )
 
 _FIRESTORE_SCHEMA_SQL = """
@@ -218,11 +219,8 @@ class DuckDBWarehouse(Warehouse):
     # --- personal data ---------------------------------------------------------------------
     def purge_personal_data(self, personal: PersonalData, before: datetime) -> dict[str, int]:
 
-        def without(column: str) -> str:  # json_remove takes one path at a time here
-            removed = column
-            for field in personal.fields:
-                removed = f"""json_remove({removed}, '$."{field}"')"""
-            return f"{removed}::varchar"
+        def without(column: str) -> str:
+            return f"{removed_fields_sql(column, personal.fields)}::varchar"
 
         def holds(column: str) -> str:
             return " or ".join(

@@ -186,6 +186,14 @@ class PersonalData:
     copies: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
+def removed_fields_sql(json: str, fields: tuple[str, ...]) -> str:
+    """`json` without these top-level fields, one json_remove each (DuckDB takes a single path,
+    BigQuery any number)."""
+    for name in fields:
+        json = f"""json_remove({json}, '$."{name}"')"""
+    return json
+
+
 # Text that is an email address or a phone number (international, or Korean 0xx-xxxx-xxxx).
 PLAIN_PERSONAL_DATA = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
