@@ -116,6 +116,14 @@ class DuckDBBackedBigQuery:
             f"create schema if not exists {_name(dataset.project, dataset.dataset_id)}"
         )
 
+    def list_datasets(self, project: str):
+        rows = self.con.execute(
+            "select schema_name from information_schema.schemata where catalog_name = ? "
+            "and schema_name not in ('main', 'information_schema', 'pg_catalog')",
+            [project],
+        ).fetchall()
+        return [SimpleNamespace(dataset_id=name) for (name,) in rows]
+
     def list_tables(self, dataset: str):
         catalog, schema = str(dataset).split(".")
         self.calls.append(("list_tables", dataset))

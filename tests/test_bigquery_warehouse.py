@@ -15,7 +15,7 @@ from dagster_gcp import BigQueryResource
 from fake_bigquery import DuckDBBackedBigQuery
 from google.cloud import bigquery
 
-from calback_platform.assets.personal_data import personal_data
+from calback_platform.assets.personal_data import allowed_tables, personal_data
 from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
 from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
 from calback_platform.resources.firestore_source import LocalFirestoreExport
@@ -294,3 +294,9 @@ def test_personal_data_is_purged_as_in_the_local_warehouse(fake, demo_dir, tmp_p
     assert cloud.purge_personal_data(purge, later) == changed
     query = f"select {CHANGELOG_COLUMNS} from raw_firestore.users_raw_changelog order by all"
     assert fake_table(fake, query) == local.query(query)
+    assert cloud.find_plain_personal_data(allowed_tables()) == []  # the quarantine is allowed
+    fake.con.execute(f'create schema "{PROJECT}".marts')
+    fake.con.execute(
+        f"create table \"{PROJECT}\".marts.leaked as select 'someone@calback.app' as contact"
+    )
+    assert cloud.find_plain_personal_data(allowed_tables()) == [("marts.leaked", "email", 1)]

@@ -567,21 +567,21 @@ class BigQueryWarehouse(Warehouse):
             for dataset in client.list_datasets(self.bigquery.project):
                 if dataset.dataset_id == "raw_ga4":
                     continue
-                columns: dict[str, list[str]] = {}
-                for table, column in self._run(
-                    client,
-                    f"select table_name, column_name "
-                    f"from `{self._table(dataset.dataset_id)}.INFORMATION_SCHEMA.COLUMNS` "
-                    "where data_type in ('STRING', 'JSON') order by 1, 2",
-                ):
-                    name = f"{dataset.dataset_id}.{table}"
-                    if name not in allowed and not table.startswith("_stage"):
-                        columns.setdefault(name, []).append(column)
-                for table, names in columns.items():
+                for item in client.list_tables(self._table(dataset.dataset_id)):
+                    table = f"{dataset.dataset_id}.{item.table_id}"
+                    if table in allowed or item.table_id.startswith("_stage"):
+                        continue
+                    texts = [
+                        f.name
+                        for f in client.get_table(self._table(table)).schema
+                        if f.field_type in ("STRING", "JSON")
+                    ]
+                    if not texts:
+                        continue
                     counts = ", ".join(
                         "countif("
                         + " or ".join(
-                            f"regexp_contains(to_json_string(`{name}`), @{kind})" for name in names
+                            f"regexp_contains(to_json_string(`{name}`), @{kind})" for name in texts
                         )
                         + ")"
                         for kind in PLAIN_PERSONAL_DATA
