@@ -7,12 +7,13 @@ swing it, and a chi-square test of assignment counts against the intended split 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
+# The parameters are the asset's run config: their defaults and meaning are written there.
+from calback_platform.assets.ab_tests import AbTestConfig
 
 RESULT_COLUMNS = [
     "experiment_id",
@@ -39,15 +40,8 @@ RESULT_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class AbTestSettings:
-    revenue_cap_percentile: float = 99.0
-    confidence: float = 0.95
-    srm_alpha: float = 0.001
-
-
 def experiment_results(
-    users: pd.DataFrame, variants: pd.DataFrame, settings: AbTestSettings = AbTestSettings()
+    users: pd.DataFrame, variants: pd.DataFrame, config: AbTestConfig | None = None
 ) -> pd.DataFrame:
     """One row per experiment that has assignments, and per variant.
 
@@ -57,6 +51,7 @@ def experiment_results(
     are the ones assigned, `control` (if any) is the control, and with no intended split there
     is no sample-ratio test.
     """
+    config = AbTestConfig() if config is None else config
     rows = []
     for experiment_id, assigned in users.groupby("experiment_id", sort=True):
         design = variants[variants["experiment_id"] == experiment_id]
@@ -71,12 +66,12 @@ def experiment_results(
             design["is_control"] = design["variant_id"] == "control"
         rows += [
             {"registered": registered, **row}
-            for row in _experiment_rows(experiment_id, design, assigned, settings)
+            for row in _experiment_rows(experiment_id, design, assigned, config)
         ]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
+def _experiment_rows(experiment_id, design, assigned, config) -> list[dict]:
     design = design.sort_values("variant_id")
     counts = assigned.groupby("variant_id").size().reindex(design["variant_id"], fill_value=0)
     shares = design["intended_share"].to_numpy(dtype=float)
@@ -87,7 +82,7 @@ def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
 
     humans = assigned[~assigned["is_bot"].astype(bool)]
     cap = (
-        float(np.percentile(humans["revenue"], settings.revenue_cap_percentile))
+        float(np.percentile(humans["revenue"], config.revenue_cap_percentile))
         if len(humans)
         else 0.0
     )
@@ -112,23 +107,23 @@ def _experiment_rows(experiment_id, design, assigned, settings) -> list[dict]:
             "revenue_cap": cap,
             "revenue_per_user": _mean(revenue[group.index]),
             "srm_p_value": srm_p_value,
-            "srm_flag": srm_p_value is not None and srm_p_value < settings.srm_alpha,
+            "srm_flag": srm_p_value is not None and srm_p_value < config.srm_alpha,
         }
         if control is not None and not variant.is_control and len(group) and len(control):
-            row |= _conversion_test(group, control, settings)
-            row |= _revenue_test(revenue[group.index], revenue[control.index], settings)
+            row |= _conversion_test(group, control, config)
+            row |= _revenue_test(revenue[group.index], revenue[control.index], config)
         rows.append(row)
     return rows
 
 
-def _conversion_test(group, control, settings) -> dict:
+def _conversion_test(group, control, config) -> dict:
     count = (int(group["is_converted"].sum()), int(control["is_converted"].sum()))
     nobs = (len(group), len(control))
     if not count[1] or sum(count) == sum(nobs):
         return {}  # no control conversions (ratio undefined) or everyone converted
     _, p_value = proportions_ztest(count, nobs)
     low, high = confint_proportions_2indep(
-        count[0], nobs[0], count[1], nobs[1], compare="ratio", alpha=1 - settings.confidence
+        count[0], nobs[0], count[1], nobs[1], compare="ratio", alpha=1 - config.confidence
     )
     ratio = (count[0] / nobs[0]) / (count[1] / nobs[1])
     return {
@@ -139,12 +134,12 @@ def _conversion_test(group, control, settings) -> dict:
     }
 
 
-def _revenue_test(group: pd.Series, control: pd.Series, settings) -> dict:
+def _revenue_test(group: pd.Series, control: pd.Series, config) -> dict:
     control_mean = control.mean()
     if len(group) < 2 or len(control) < 2 or not control_mean:
         return {}
     test = stats.ttest_ind(group, control, equal_var=False)
-    interval = test.confidence_interval(confidence_level=settings.confidence)
+    interval = test.confidence_interval(confidence_level=config.confidence)
     return {
         "revenue_lift_vs_control": group.mean() / control_mean - 1,
         "revenue_p_value": float(test.pvalue),

@@ -44,39 +44,21 @@ def _prepare_dbt(_: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
+    from calback_platform.checks.freshness import FRESHNESS_HOURS
     from calback_platform.health import run_checks
     from calback_platform.settings import load_settings
 
     url = args.url or load_settings().webserver_url
+    max_age_hours = FRESHNESS_HOURS if args.max_age_hours is None else args.max_age_hours
     results = run_checks(
         url,
         timeout=args.timeout,
-        max_age_hours=args.max_age_hours,
+        max_age_hours=max_age_hours,
         max_heartbeat_seconds=args.max_heartbeat_seconds,
     )
     for result in results:
         print(result.line())
     return 0 if all(result.ok for result in results) else 1
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from calback_platform.benchmark import print_table, run_benchmarks
-
-    started = time.perf_counter()
-    figures = run_benchmarks(
-        Path(args.work_dir),
-        users=args.users,
-        days=args.days,
-        start=date.fromisoformat(args.start),
-        firestore_documents=args.firestore_documents,
-        only=set(args.only) if args.only else None,
-    )
-    print()
-    print_table(figures)
-    print(
-        f"\n{args.users:,} users x {args.days} days; {time.perf_counter() - started:.0f} s in all"
-    )
-    return 0
 
 
 def _restore_instance(args: argparse.Namespace) -> int:
@@ -128,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     health.add_argument(
         "--max-age-hours",
         type=float,
-        default=26.0,
-        help="fail when the daily schedule's last successful run ended longer ago than this",
+        help="fail when the daily schedule's last successful run ended longer ago than this "
+        "(default: the marts' freshness_hours in dbt_project.yml)",
     )
     health.add_argument(
         "--max-heartbeat-seconds",
@@ -138,22 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         help="fail when a required daemon's last heartbeat (sent every ~30 s) is older than this",
     )
     health.set_defaults(run=_health)
-
-    bench = commands.add_parser(
-        "bench", help="measure ingest, memory, backfill and load figures side by side"
-    )
-    bench.add_argument("--users", type=int, default=50_000)
-    bench.add_argument("--days", type=int, default=365)
-    bench.add_argument("--start", default="2024-03-01")
-    bench.add_argument("--firestore-documents", type=int, default=1_000_000)
-    bench.add_argument("--work-dir", default="data/bench", help="dataset and warehouses")
-    bench.add_argument(
-        "--only",
-        nargs="*",
-        choices=["ingest", "memory", "backfill", "rebuild", "load"],
-        help="run only these parts",
-    )
-    bench.set_defaults(run=_bench)
 
     restore = commands.add_parser(
         "restore-instance",

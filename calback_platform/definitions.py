@@ -14,25 +14,28 @@ from calback_platform.assets.dbt import (
     dbt_executable,
     dbt_project,
 )
-from calback_platform.assets.firestore import build_firestore_assets
-from calback_platform.assets.ga4 import GA4_EVENTS, build_ga4_events_asset
-from calback_platform.assets.personal_data import build_personal_data_assets
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
     build_freshness_checks,
     build_freshness_sensor,
     mart_freshness_hours,
 )
+from calback_platform.ingest.firestore.asset import build_firestore_assets
+from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
+from calback_platform.ingest.firestore.source import LocalFirestoreExport
+from calback_platform.ingest.ga4.asset import GA4_EVENTS, build_ga4_events_asset
+from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+from calback_platform.ingest.ga4.export import LocalGA4Export
 from calback_platform.instance_backup import build_backup_job, build_backup_schedule
 from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
 from calback_platform.partitions import daily_partitions, seoul_datetime
-from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.firestore_source import LocalFirestoreExport
-from calback_platform.resources.ga4_source import LocalGA4Export
-from calback_platform.resources.slack import SlackNotifier
-from calback_platform.schedules import build_daily_schedule
+from calback_platform.personal_data.asset import build_personal_data_assets
+from calback_platform.personal_data.duckdb import DuckDBPersonalData
+from calback_platform.schedules import DAILY_JOB, build_daily_schedule
 from calback_platform.sensors.alerts import build_alert_sensors, build_missed_run_sensor
+from calback_platform.sensors.slack import SlackNotifier
 from calback_platform.settings import Settings, load_settings
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 # DuckDB allows one writer: every asset that writes the local warehouse takes a slot of this pool,
 # whose limit is 1 in the instance config (dagster.yaml), so parallel steps and runs queue.
@@ -48,18 +51,24 @@ def _secret(settings: Settings, name: str, value: str | None) -> str | None:
 
 
 def build_resources(settings: Settings) -> dict:
-    """Locally the demo export and DuckDB; in prod Firestore, the GA4 export and BigQuery."""
+    """Locally the demo export and DuckDB; in prod Firestore, the GA4 export and BigQuery. Each
+    source's loader for the warehouse in use is chosen here, and only here."""
     if settings.is_local:
         source_dir = str(settings.source_dir)
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
         firestore = LocalFirestoreExport(source_dir=source_dir, pii_key=settings.pii_key)
-        ga4_export = LocalGA4Export(source_dir=source_dir)
+        ga4 = DuckDBGa4Loader(warehouse=warehouse, export=LocalGA4Export(source_dir=source_dir))
+        firestore_changelog = DuckDBFirestoreChangelog(warehouse=warehouse)
+        personal_data = DuckDBPersonalData(warehouse=warehouse)
     else:  # the Google clients take a second to import: only prod pays for them
         from dagster_gcp import BigQueryResource
 
-        from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
-        from calback_platform.resources.firebase_firestore import FirebaseFirestore
-        from calback_platform.resources.ga4_source import BigQueryGA4Export
+        from calback_platform.ingest.firestore.bigquery import BigQueryFirestoreChangelog
+        from calback_platform.ingest.firestore.firebase import FirebaseFirestore
+        from calback_platform.ingest.ga4.bigquery import BigQueryGa4Loader
+        from calback_platform.ingest.ga4.export import BigQueryGA4Export
+        from calback_platform.personal_data.bigquery import BigQueryPersonalData
+        from calback_platform.warehouse.bigquery import BigQueryWarehouse
 
         bigquery = BigQueryResource(
             project=settings.gcp_project, location=settings.bigquery_location
@@ -67,15 +76,23 @@ def build_resources(settings: Settings) -> dict:
         warehouse = BigQueryWarehouse(bigquery=bigquery)
         firestore = FirebaseFirestore(
             project_id=settings.firebase_project_id,
+            emulator_host=settings.firestore_emulator_host,
             pii_key=_secret(settings, "CALBACK_PII_KEY", settings.pii_key),
         )
-        ga4_export = BigQueryGA4Export(
-            project=settings.ga4_export_project, dataset=settings.ga4_export_dataset
+        ga4 = BigQueryGa4Loader(
+            warehouse=warehouse,
+            export=BigQueryGA4Export(
+                project=settings.ga4_export_project, dataset=settings.ga4_export_dataset
+            ),
         )
+        firestore_changelog = BigQueryFirestoreChangelog(warehouse=warehouse)
+        personal_data = BigQueryPersonalData(warehouse=warehouse)
     return {
         "warehouse": warehouse,
         "firestore": firestore,
-        "ga4_export": ga4_export,
+        "firestore_changelog": firestore_changelog,
+        "ga4": ga4,
+        "personal_data": personal_data,
         "slack": SlackNotifier(
             webhook_url=_secret(settings, "SLACK_WEBHOOK_URL", settings.slack_webhook_url),
             bot_token=_secret(settings, "SLACK_BOT_TOKEN", settings.slack_bot_token),
@@ -92,9 +109,11 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     partitions_def = daily_partitions(settings)
     pool = WAREHOUSE_POOL if settings.is_local else None
     purge, no_plain_personal_data = build_personal_data_assets(settings.pii_retention_days, pool)
+    resources = build_resources(settings)
+    warehouse_kind = resources["warehouse"].kind
     assets = [
-        build_ga4_events_asset(partitions_def, pool, settings.ga4_quiet_days),
-        *build_firestore_assets(pool),
+        build_ga4_events_asset(partitions_def, pool, warehouse_kind, settings.ga4_quiet_days),
+        *build_firestore_assets(pool, warehouse_kind),
         *build_dbt_assets(settings, partitions_def, pool),
         build_ab_test_results_asset(pool),
         purge,
@@ -115,7 +134,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         *freshness,
     ]
     everything = dg.define_asset_job(
-        "materialize_everything",
+        DAILY_JOB,
         # Freshness checks are the freshness sensor's to run, on the clock, not after each load.
         selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*freshness),
         description="Every asset: Firestore and GA4 into the warehouse, then all dbt models.",
@@ -144,7 +163,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
                 always_expected=not settings.is_local,
             ),
         ],
-        resources=build_resources(settings),
+        resources=resources,
         # Locally one process runs a run's steps in order: DuckDB has one writer, and steps
         # skip the cost of a process each.
         executor=dg.in_process_executor if settings.is_local else None,

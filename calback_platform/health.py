@@ -12,7 +12,8 @@ uptime checker beside the webserver can run it. What a failure means:
 - daemons: a required daemon (scheduler, sensors, run queue, backfills ...) sent no recent
   heartbeat: dagster-daemon is down or stuck, so schedules, sensors and alerts stop.
 - daily run: the latest run of the daily schedule failed or was canceled, or no run of it
-  succeeded within `max_age_hours` (a stuck or silently skipped day).
+  succeeded within `max_age_hours` (a stuck or silently skipped day); by default the marts'
+  freshness_hours, since the marts are as fresh as the last daily run.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-# The daily job and its schedule (definitions.py, schedules.py); a test pins the names.
-DAILY_JOB = "materialize_everything"
-DAILY_SCHEDULE = "daily_refresh"
+from calback_platform.checks.freshness import FRESHNESS_HOURS
+from calback_platform.schedules import DAILY_JOB, DAILY_SCHEDULE
+
 SCHEDULE_TAG = "dagster/schedule_name"
 # CANCELING ends as CANCELED: no need to wait for it to say so.
 BAD_END_STATUSES = ("FAILURE", "CANCELED", "CANCELING")
@@ -309,7 +310,7 @@ def check_daily_run(client: WebserverClient, max_age_hours: float) -> CheckResul
 def run_checks(
     url: str,
     timeout: float = 10.0,
-    max_age_hours: float = 26.0,
+    max_age_hours: float = FRESHNESS_HOURS,
     max_heartbeat_seconds: float = 600.0,
 ) -> list[CheckResult]:
     """Every check, in order; after the webserver fails, the others are reported unchecked."""

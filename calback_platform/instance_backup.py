@@ -7,11 +7,10 @@ older than `keep_days`. Restore with `calback restore-instance DUMP` (restore_in
 replaces the tables of the database the instance config points at.
 
 The connection is the instance's own (its run storage's URL), so nothing here reads the
-environment; the password reaches pg_dump and pg_restore through their environment, never a
-command line or a log.
+environment; the password reaches pg_dump and pg_restore through theirs (settings'
+child_environment), never a command line or a log.
 """
 
-import os
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import dagster as dg
 
 from calback_platform.schedules import nightly_schedule
+from calback_platform.settings import child_environment
 
 JOB_NAME = "back_up_instance"
 _STAMP = "%Y%m%dT%H%M%SZ"
@@ -50,7 +50,7 @@ def _client_env(url: str) -> tuple[list[str], dict[str, str]]:
         f"--username={unquote(parts.username or '')}",
         f"--dbname={parts.path.lstrip('/')}",
     ]
-    return arguments, {**os.environ, "PGPASSWORD": unquote(parts.password or "")}
+    return arguments, child_environment({"PGPASSWORD": unquote(parts.password or "")})
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:

@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from calback_platform.settings import Settings
+from calback_platform.settings import Settings, dbt_project_yml
 
-TIMEZONE = "Asia/Seoul"
+# The platform's timezone (Asia/Seoul), dbt_project.yml's var calback_timezone: the days of
+# Dagster's partitions and schedules are the days dbt's SQL computes.
+TIMEZONE: str = dbt_project_yml()["vars"]["calback_timezone"]
 
 
 def seoul_datetime(day: date | None = None, hour: int = 0) -> datetime:

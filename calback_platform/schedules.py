@@ -10,7 +10,11 @@ import dagster as dg
 
 from calback_platform.partitions import TIMEZONE
 
-# GA4 rewrites a day's export for up to 72 hours after it ends (DESIGN 4.2).
+# The daily job (definitions.py assembles it) and the schedule that runs it; `calback health`
+# looks their runs up by these names.
+DAILY_JOB = "materialize_everything"
+DAILY_SCHEDULE = "daily_refresh"
+# GA4 rewrites a day's export for up to 72 hours after it ends (docs/architecture.md §3.2).
 GA4_LOOKBACK_DAYS = 3
 
 
@@ -34,6 +38,7 @@ def nightly_schedule(
 
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, partitions_def, running: bool):
     @dg.schedule(
+        name=DAILY_SCHEDULE,
         job=job,
         cron_schedule="0 2 * * *",
         execution_timezone=TIMEZONE,

@@ -1,4 +1,8 @@
-"""The only place that reads environment variables (DESIGN section 3): typed, validated settings."""
+"""The only place that reads environment variables: typed, validated settings.
+
+Also the reader of dbt_project.yml for the constants dbt and Python share (the platform's
+timezone, how fresh the marts must be): they are written there once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -15,11 +23,23 @@ DEMO_START_DATE = date(2024, 3, 1)
 _GA4_DAY_FILE = re.compile(r"events_(?:intraday_)?(\d{8})\.jsonl$")
 
 
+@cache
+def dbt_project_yml() -> dict[str, Any]:
+    """dbt_project.yml as parsed YAML (unrendered: what it says, not what dbt makes of it)."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus `extra`, for a child process (pg_dump, a probe) that
+    needs PATH, locale and the like besides what it is handed."""
+    return {**os.environ, **extra}
+
+
 class SettingsError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
 
-# What prod needs (DESIGN section 3), each with the shape a valid value has.
+# What prod needs, each with the shape a valid value has.
 _GCP_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
 PROD_VARIABLES = {
     "GOOGLE_CLOUD_PROJECT": (_GCP_PROJECT, "a GCP project id"),
@@ -43,6 +63,9 @@ MIN_PII_KEY_LENGTH = 16
 
 @dataclass(frozen=True)
 class Settings:
+    """What load_settings makes of the environment; the defaults are there, beside each
+    variable's name."""
+
     env: str
     source_dir: Path
     duckdb_path: Path
@@ -61,21 +84,23 @@ class Settings:
     ga4_export_project: str | None
     ga4_export_dataset: str | None
     firebase_project_id: str | None
+    # A Firestore emulator to read instead of Firestore (tests, a staging setup).
+    firestore_emulator_host: str | None
     # Asia/Seoul hours: yesterday's GA4 export must have landed by the first, the daily run
     # must have succeeded by the second.
-    ga4_arrival_hour: int = 9
-    daily_run_deadline_hour: int = 6
-    pii_key: str = field(default=LOCAL_PII_KEY, repr=False)
+    ga4_arrival_hour: int
+    daily_run_deadline_hour: int
+    pii_key: str = field(repr=False)
     # A deleted user's personal fields are purged from the raw and snapshot tables after this.
-    pii_retention_days: int = 30
+    pii_retention_days: int
     # Where back_up_instance writes dumps of the instance database, and how long it keeps them.
-    instance_backup_dir: Path = PROJECT_ROOT / "data" / "instance_backups"
-    instance_backup_keep_days: int = 14
+    instance_backup_dir: Path
+    instance_backup_keep_days: int
     # Days known to be quiet (an outage): the GA4 load does not take their low volume for a
     # broken export.
-    ga4_quiet_days: frozenset[date] = frozenset()
+    ga4_quiet_days: frozenset[date]
     # Dagster run and event-log history older than this is deleted by the clean-up job.
-    keep_history_days: int = 90
+    keep_history_days: int
 
     @property
     def is_local(self) -> bool:
@@ -198,6 +223,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ga4_export_project=export_project or environ.get("GOOGLE_CLOUD_PROJECT") or None,
         ga4_export_dataset=export_dataset or None,
         firebase_project_id=environ.get("FIREBASE_PROJECT_ID") or None,
+        firestore_emulator_host=environ.get("FIRESTORE_EMULATOR_HOST") or None,
         ga4_arrival_hour=_hour(environ, "CALBACK_GA4_ARRIVAL_HOUR", 9),
         daily_run_deadline_hour=_hour(environ, "CALBACK_DAILY_RUN_DEADLINE_HOUR", 6),
         keep_history_days=_positive(environ, "CALBACK_KEEP_HISTORY_DAYS", 90),

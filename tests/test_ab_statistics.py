@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from calback_platform.ab_statistics import AbTestSettings, experiment_results
+from calback_platform.ab_statistics import experiment_results
+from calback_platform.assets.ab_tests import AbTestConfig
 
 VARIANTS = pd.DataFrame(
     {
@@ -67,7 +68,7 @@ def test_bots_count_for_srm_but_not_for_metrics():
 def test_srm_flag_and_revenue_cap():
     users = _users((5600, 500), (4400, 400))
     users.loc[0, "revenue"] = 10_000_000.0  # a whale
-    results = experiment_results(users, VARIANTS, AbTestSettings(revenue_cap_percentile=99))
+    results = experiment_results(users, VARIANTS, AbTestConfig(revenue_cap_percentile=99))
     assert results["srm_flag"].all()
     assert (results["revenue_cap"] == 100.0).all()
     control = results.set_index("variant_id").loc["control"]

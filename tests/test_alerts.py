@@ -9,7 +9,8 @@ import pytest
 from conftest import build_platform
 from fake_slack import FakeSlack
 
-from calback_platform.resources.slack import SlackNotifier
+from calback_platform.schedules import DAILY_SCHEDULE
+from calback_platform.sensors.slack import SlackNotifier
 
 RAW = ["raw_ga4", "events"]
 
@@ -32,10 +33,11 @@ class Ticks:
         self.instance, self.resources, self.cursor = instance, platform.defs.resources, None
 
     def __call__(self):
-        context = dg.build_sensor_context(
+        # A context manager: resources that hold others (the loaders) are opened as generators.
+        with dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, resources=self.resources
-        )
-        result = self.sensor.evaluate_tick(context)
+        ) as context:
+            result = self.sensor.evaluate_tick(context)
         self.cursor = result.cursor
         return result
 
@@ -218,7 +220,7 @@ def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
         failed = platform.run(
             partition_key="2024-03-04",
             instance=instance,
-            tags={"dagster/schedule_name": "daily_refresh"},
+            tags={"dagster/schedule_name": DAILY_SCHEDULE},
         )
         assert not failed.success
         tick()

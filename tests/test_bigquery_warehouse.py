@@ -15,13 +15,20 @@ from dagster_gcp import BigQueryResource
 from fake_bigquery import DuckDBBackedBigQuery
 from google.cloud import bigquery
 
-from calback_platform.assets.personal_data import allowed_tables, personal_data
-from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
-from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.firestore_source import LocalFirestoreExport
-from calback_platform.resources.ga4_source import BigQueryGA4Export, LocalGA4Export
-from calback_platform.resources.warehouse import Ga4DayPolicy
+from calback_platform.ingest.firestore.bigquery import BigQueryFirestoreChangelog
+from calback_platform.ingest.firestore.changelog import CollectionTables
+from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
+from calback_platform.ingest.firestore.source import LocalFirestoreExport
+from calback_platform.ingest.ga4.bigquery import BigQueryGa4Loader
+from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+from calback_platform.ingest.ga4.export import BigQueryGA4Export, LocalGA4Export
+from calback_platform.ingest.ga4.load import Ga4DayPolicy
+from calback_platform.personal_data.asset import allowed_tables, personal_data_places
+from calback_platform.personal_data.bigquery import BigQueryPersonalData
+from calback_platform.personal_data.duckdb import DuckDBPersonalData
 from calback_platform.settings import LOCAL_PII_KEY
+from calback_platform.warehouse.bigquery import BigQueryWarehouse
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 PROJECT = "calback-test"
 DAYS = [START + timedelta(days=n) for n in range(3)]
@@ -45,10 +52,17 @@ def warehouse(**overrides) -> BigQueryWarehouse:
     return BigQueryWarehouse(bigquery=resource, **overrides)
 
 
+def ga4() -> BigQueryGa4Loader:
+    """The loader of the export that export_to_fake writes."""
+    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
+    return BigQueryGa4Loader(warehouse=warehouse(), export=export)
+
+
 @pytest.fixture
 def reference(demo_dir, tmp_path) -> DuckDBWarehouse:
     local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
-    local.load_ga4_window(LocalGA4Export(source_dir=str(demo_dir)), DAYS)
+    export = LocalGA4Export(source_dir=str(demo_dir))
+    DuckDBGa4Loader(warehouse=local, export=export).load_window(DAYS)
     return local
 
 
@@ -76,8 +90,7 @@ def fake_table(fake, sql: str) -> list[tuple]:
 
 def test_ga4_window_lands_what_the_local_load_lands_in_one_transaction(fake, reference):
     export_to_fake(fake, reference, cookieless=2)
-    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
-    stats = warehouse().load_ga4_window(export, DAYS)
+    stats = ga4().load_window(DAYS)
 
     with_device = f"select {GA4_COLUMNS} from raw_ga4.events where user_pseudo_id is not null"
     expected = reference.query(f"{with_device} order by all")
@@ -114,13 +127,12 @@ def test_ga4_window_lands_what_the_local_load_lands_in_one_transaction(fake, ref
 
 def test_ga4_rerun_replaces_the_same_rows_and_intraday_fills_a_missing_day(fake, reference):
     export_to_fake(fake, reference)
-    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
-    warehouse().load_ga4_window(export, DAYS)
+    ga4().load_window(DAYS)
     first = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
     # GA4 has not finished the last day yet: only its intraday table exists.
     last = f"{DAYS[-1]:%Y%m%d}"
     fake.con.execute(f"alter table analytics_1.events_{last} rename to events_intraday_{last}")
-    warehouse().load_ga4_window(export, DAYS)
+    ga4().load_window(DAYS)
     again = fake_table(fake, f"select {GA4_COLUMNS} from raw_ga4.events order by all")
     assert again == first
     stage = next(job.sql for job in reversed(fake.jobs) if job.sql.startswith("create or replace"))
@@ -129,8 +141,7 @@ def test_ga4_rerun_replaces_the_same_rows_and_intraday_fills_a_missing_day(fake,
 
 def test_ga4_corrupt_day_and_missing_day_replace_nothing(fake, reference):
     export_to_fake(fake, reference)
-    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
-    warehouse().load_ga4_window(export, DAYS)
+    ga4().load_window(DAYS)
     before = fake_table(fake, "select count(*) from raw_ga4.events")
     fake.con.execute(
         f"update analytics_1.events_{DAYS[1]:%Y%m%d} set event_name = null "
@@ -138,19 +149,19 @@ def test_ga4_corrupt_day_and_missing_day_replace_nothing(fake, reference):
     )
     jobs = len(fake.jobs)
     with pytest.raises(dg.Failure, match=r"looks corrupt: \d+ of \d+ lines"):
-        warehouse().load_ga4_window(export, DAYS, Ga4DayPolicy(max_bad_share=0.2))
+        ga4().load_window(DAYS, Ga4DayPolicy(max_bad_share=0.2))
     assert not any("begin transaction" in job.sql for job in fake.jobs[jobs:])
     assert fake_table(fake, "select count(*) from raw_ga4.events") == before
     assert all(not name.startswith("_stage") for name in _tables(fake))
 
     fake.con.execute(f"delete from analytics_1.events_{DAYS[1]:%Y%m%d}")  # an empty day
     with pytest.raises(dg.Failure, match=f"{DAYS[1]} has no events; nothing was replaced"):
-        warehouse().load_ga4_window(export, DAYS)
+        ga4().load_window(DAYS)
     assert fake_table(fake, "select count(*) from raw_ga4.events") == before
 
     jobs = len(fake.jobs)
     with pytest.raises(dg.Failure, match="has not arrived: no events_20240310"):
-        warehouse().load_ga4_window(export, [date(2024, 3, 10)])
+        ga4().load_window([date(2024, 3, 10)])
     assert len(fake.jobs) == jobs  # nothing was submitted
 
 
@@ -170,16 +181,19 @@ def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog
     shutil.copytree(demo_dir / "firestore", source / "firestore")
     firestore = LocalFirestoreExport(pii_key=LOCAL_PII_KEY, source_dir=str(source), page_size=20)
     local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
-    cloud = warehouse(rows_per_load=50)
-    collection, table = "meetingsCollection", "meetings"
+    changelogs = (
+        DuckDBFirestoreChangelog(warehouse=local),
+        BigQueryFirestoreChangelog(warehouse=warehouse(rows_per_load=50)),
+    )
+    collection, tables = "meetingsCollection", CollectionTables("meetings")
 
     def both(incremental: bool):
         results = []
-        for target in (local, cloud):
-            watermark = target.firestore_watermark(table) if incremental else None
+        for changelog in changelogs:
+            watermark = changelog.watermark(tables) if incremental else None
             pages = firestore.read_pages(collection, updated_after=watermark)
             names = firestore.read_document_names(collection) if incremental else None
-            results.append(target.apply_firestore_read(table, pages, present_names=names))
+            results.append(changelog.apply_read(tables, pages, present_names=names))
         return results
 
     local_stats, cloud_stats = both(incremental=False)
@@ -213,7 +227,7 @@ def test_firestore_reads_stream_through_load_jobs_and_match_the_duckdb_changelog
     assert sorted(fake_table(fake, quarantine)) == sorted(local.query(quarantine))
     script = next(job.sql for job in fake.jobs if job.sql and "begin transaction" in job.sql)
     assert [type(s).__name__ for s in sqlglot.parse(script, read="bigquery")][:5] == [
-        "Declare", "Create", "Create", "Transaction", "Create"
+        "Declare", "Transaction", "Create", "Create", "Insert"
     ]  # fmt: skip
     assert all(not name.startswith("_stage") for name in _tables(fake))
 
@@ -238,7 +252,7 @@ def test_reads_and_table_replacement(fake):
     assert cloud.query_frame("select sum(users) as total from marts.ab_test_results")[
         "total"
     ].tolist() == [30]
-    assert cloud.firestore_watermark("users") is None
+    assert BigQueryFirestoreChangelog(warehouse=cloud).watermark(CollectionTables("users")) is None
 
 
 def test_ga4_export_of_another_schema_year_lands_every_value(fake, reference):
@@ -256,8 +270,7 @@ def test_ga4_export_of_another_schema_year_lands_every_value(fake, reference):
             {{'ad_user_data': 'granted'}} as consent_signals
         from analytics_1.events_{day}"""
     )
-    export = BigQueryGA4Export(project=PROJECT, dataset="analytics_1")
-    stats = warehouse().load_ga4_window(export, DAYS[:1])
+    stats = ga4().load_window(DAYS[:1])
 
     assert stats.unknown_fields == {"device", "consent_signals"}
     assert stats.schema["field:device.consent_region"] == "STRING"
@@ -277,26 +290,28 @@ def test_personal_data_is_purged_as_in_the_local_warehouse(fake, demo_dir, tmp_p
     source = tmp_path / "source"
     shutil.copytree(demo_dir / "firestore", source / "firestore")
     firestore = LocalFirestoreExport(pii_key=LOCAL_PII_KEY, source_dir=str(source))
-    local = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
-    cloud = warehouse()
+    local, cloud = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb")), warehouse()
     path = source / "firestore" / "userCollection.jsonl"
     whole = path.read_text().splitlines()
     for lines in (whole, [line for line in whole if '"document_id":"u_000001"' not in line]):
         path.write_text("\n".join(lines) + "\n")
-        for target in (local, cloud):
-            pages = firestore.read_pages("userCollection")
-            target.apply_firestore_read("users", pages)
-    purge = personal_data()[0]
+        for changelog in (
+            DuckDBFirestoreChangelog(warehouse=local),
+            BigQueryFirestoreChangelog(warehouse=cloud),
+        ):
+            changelog.apply_read(CollectionTables("users"), firestore.read_pages("userCollection"))
+    purge = personal_data_places()[0]
     later = datetime.now(timezone.utc) + timedelta(days=31)  # as if a month had passed
-    changed = local.purge_personal_data(purge, later)
+    changed = DuckDBPersonalData(warehouse=local).purge(purge, later)
     assert changed["raw_firestore.users_raw_changelog"] == 2  # the IMPORT and the DELETE
     assert changed["raw_firestore.users_quarantine"] > 0  # damaged records, kept a month
-    assert cloud.purge_personal_data(purge, later) == changed
+    cloud_personal_data = BigQueryPersonalData(warehouse=cloud)
+    assert cloud_personal_data.purge(purge, later) == changed
     query = f"select {CHANGELOG_COLUMNS} from raw_firestore.users_raw_changelog order by all"
     assert fake_table(fake, query) == local.query(query)
-    assert cloud.find_plain_personal_data(allowed_tables()) == []  # the quarantine is allowed
+    assert cloud_personal_data.find_plain(allowed_tables()) == []  # the quarantine is allowed
     fake.con.execute(f'create schema "{PROJECT}".marts')
     fake.con.execute(
         f"create table \"{PROJECT}\".marts.leaked as select 'someone@calback.app' as contact"
     )
-    assert cloud.find_plain_personal_data(allowed_tables()) == [("marts.leaked", "email", 1)]
+    assert cloud_personal_data.find_plain(allowed_tables()) == [("marts.leaked", "email", 1)]

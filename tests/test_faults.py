@@ -29,11 +29,12 @@ from dagster_graphql import DagsterGraphQLClient
 from test_end_to_end import TABLES
 
 from calback_platform.assets.dbt import dbt_executable
+from calback_platform.schedules import DAILY_JOB
 from calback_platform.sensors.alerts import run_failure_text
 from calback_platform.settings import DBT_PROJECT_DIR
 
 T = TypeVar("T")
-JOB = "materialize_everything"
+JOB = DAILY_JOB
 PARTITION_TAG = "dagster/partition"
 
 
@@ -180,9 +181,9 @@ LOAD = """
 import sys, time
 from datetime import date
 from pathlib import Path
-from calback_platform.resources import duckdb_ga4
-from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.ingest.ga4 import duckdb as duckdb_ga4
+from calback_platform.ingest.ga4.export import LocalGA4Export
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 database, source, marker, *days = sys.argv[1:]
 if marker:
@@ -190,9 +191,9 @@ if marker:
         Path(marker).touch()
         time.sleep(3600)
     duckdb_ga4.Ga4WindowLoad._landed_stats = written
-DuckDBWarehouse(path=database).load_ga4_window(
-    LocalGA4Export(source_dir=source), [date.fromisoformat(day) for day in days]
-)
+duckdb_ga4.DuckDBGa4Loader(
+    warehouse=DuckDBWarehouse(path=database), export=LocalGA4Export(source_dir=source)
+).load_window([date.fromisoformat(day) for day in days])
 """
 
 

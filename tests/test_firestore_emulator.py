@@ -1,12 +1,13 @@
 """The prod Firestore extractor (`FirebaseFirestore`) against a real Firestore emulator over gRPC.
 
 The same documents go into the emulator and into a local export; the pages and the raw changelog
-tables built from either must be the same (DESIGN section 4.1). The emulator is installed by
+tables built from either must be the same (docs/architecture.md §3.1). The emulator is installed by
 `make test-servers` (tests/servers/prepare-firestore-emulator.sh).
 """
 
 import json
 import math
+import os
 import re
 import shutil
 import socket
@@ -31,16 +32,18 @@ from google.cloud.firestore_v1 import GeoPoint
 from google.cloud.firestore_v1.vector import Vector
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from calback_platform.assets.firestore import build_firestore_assets
-from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.firebase_firestore import FirebaseFirestore
-from calback_platform.resources.firestore_source import (
+from calback_platform.ingest.firestore.asset import build_firestore_assets
+from calback_platform.ingest.firestore.changelog import CollectionTables
+from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
+from calback_platform.ingest.firestore.firebase import FirebaseFirestore
+from calback_platform.ingest.firestore.source import (
     COLLECTION_TABLES,
     INCREMENTAL_FIELD,
     PAGE_SCHEMA,
     LocalFirestoreExport,
 )
 from calback_platform.settings import LOCAL_PII_KEY
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 EMULATOR_DIR = Path(__file__).parent / "servers" / "firestore-emulator"
 PAGE = 50
@@ -311,7 +314,14 @@ def local_export(source_dir: Path) -> LocalFirestoreExport:
 
 
 def prod(project: str, **overrides) -> FirebaseFirestore:
-    return FirebaseFirestore(project_id=project, page_size=PAGE, pii_key=LOCAL_PII_KEY, **overrides)
+    """The prod source, on the emulator the test set (as settings would pass it)."""
+    return FirebaseFirestore(
+        project_id=project,
+        emulator_host=os.environ.get("FIRESTORE_EMULATOR_HOST"),
+        page_size=PAGE,
+        pii_key=LOCAL_PII_KEY,
+        **overrides,
+    )
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -388,7 +398,8 @@ def test_a_document_that_cannot_be_encoded_is_quarantined_not_dropped(project, t
     assert raw["data"]["uid"] == "u_v" and "0.25" in raw["data"]["embedding"]
 
     warehouse = DuckDBWarehouse(path=str(tmp_path / "prod.duckdb"))
-    stats = warehouse.apply_firestore_read("users", prod(project).read_pages(USERS))
+    changelog = DuckDBFirestoreChangelog(warehouse=warehouse)
+    stats = changelog.apply_read(CollectionTables("users"), prod(project).read_pages(USERS))
     assert stats.quarantined == {"unserializable document": 1}
     assert stats.live_documents == 1
     assert warehouse.query("select record_ref, reason from raw_firestore.users_quarantine") == [
@@ -400,7 +411,12 @@ def test_a_document_that_cannot_be_encoded_is_quarantined_not_dropped(project, t
 def materialize(source, warehouse: DuckDBWarehouse) -> dict[str, dict]:
     """Runs the real Firestore assets; returns each one's materialization metadata."""
     result = dg.materialize(
-        build_firestore_assets(pool=None), resources={"warehouse": warehouse, "firestore": source}
+        build_firestore_assets(pool=None, warehouse_kind=warehouse.kind),
+        resources={
+            "warehouse": warehouse,
+            "firestore": source,
+            "firestore_changelog": DuckDBFirestoreChangelog(warehouse=warehouse),
+        },
     )
     assert result.success
     metadata = {}

@@ -15,8 +15,6 @@ from dagster_dev import BIN, CHECKS, dagster_dev
 from calback_platform.cli import main
 from calback_platform.health import (
     DAEMONS,
-    DAILY_JOB,
-    DAILY_SCHEDULE,
     SCHEDULE_TAG,
     RunSummary,
     WebserverClient,
@@ -24,6 +22,7 @@ from calback_platform.health import (
     judge_daemons,
     judge_daily_run,
 )
+from calback_platform.schedules import DAILY_JOB, DAILY_SCHEDULE
 
 HOUR = 3600.0
 

@@ -23,6 +23,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from calback_platform.instance_backup import build_backup_job, restore_instance
 from calback_platform.instance_cleanup import JOB_NAME, build_cleanup_job, build_cleanup_schedule
+from calback_platform.schedules import DAILY_JOB
 from calback_platform.settings import PROJECT_ROOT
 
 DEPLOY_CONFIG = PROJECT_ROOT / "deploy" / "dagster.yaml"
@@ -103,7 +104,7 @@ def materialize(platform, instance: dg.DagsterInstance, days: list[str]) -> list
 def add_run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus) -> str:
     """A run record with one event, as the daemon or a crashed worker would leave it."""
     run = instance.add_run(
-        dg.DagsterRun(job_name="materialize_everything", run_id=str(uuid.uuid4()), status=status)
+        dg.DagsterRun(job_name=DAILY_JOB, run_id=str(uuid.uuid4()), status=status)
     )
     instance.report_engine_event(f"run left {status.value}", run)
     return run.run_id

@@ -2,7 +2,7 @@
 
 import json
 
-from calback_platform.resources.firestore_source import pseudonymise
+from calback_platform.ingest.firestore.source import pseudonymise
 from calback_platform.settings import LOCAL_PII_KEY
 
 USERS = "raw_firestore/users_raw_changelog"

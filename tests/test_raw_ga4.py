@@ -118,7 +118,7 @@ def test_a_missing_export_day_fails_with_a_clear_error(platform, truth):
 
 
 def test_line_blocks_number_every_line_across_block_edges(tmp_path):
-    from calback_platform.resources.duckdb_ga4 import line_blocks, read_lines_at
+    from calback_platform.ingest.ga4.duckdb import line_blocks, read_lines_at
 
     lines = ['{"a":1}', "", "  ", "x" * 50, '{"b":"é"}', "\r", "bad \udcff byte", "last"]
     raw = [line.encode("utf-8", errors="surrogateescape") for line in lines]
@@ -160,8 +160,9 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
     bytes; a consent-mode ping lands; a value of the wrong type lands as NULL and is kept in
     events_rejected_values; a field the schema does not know lands in _unknown_fields and
     shows in the schema."""
-    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-    from calback_platform.resources.ga4_source import LocalGA4Export
+    from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+    from calback_platform.ingest.ga4.export import LocalGA4Export
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
     ga4 = tmp_path / "ga4"
     ga4.mkdir()
@@ -191,7 +192,8 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
     )
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
     days = [date.fromisoformat(first), date.fromisoformat(second)]
-    stats = warehouse.load_ga4_window(LocalGA4Export(source_dir=str(tmp_path)), days)
+    loader = DuckDBGa4Loader(warehouse=warehouse, export=LocalGA4Export(source_dir=str(tmp_path)))
+    stats = loader.load_window(days)
 
     assert stats.source_lines == 9 + 2 + 2
     assert stats.rows_by_day == {first: 5, second: 2}
@@ -238,16 +240,19 @@ def test_a_window_lands_every_kind_of_line_where_it_belongs(tmp_path):
 def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
     tmp_path, monkeypatch
 ):
-    from calback_platform.resources.duckdb_ga4 import Ga4WindowLoad
-    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-    from calback_platform.resources.ga4_source import LocalGA4Export
+    from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader, Ga4WindowLoad
+    from calback_platform.ingest.ga4.export import LocalGA4Export
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
     path = tmp_path / "ga4" / "events_20240301.jsonl"
     path.parent.mkdir()
     path.write_text(json.dumps(_event("2024-03-01", 1)) + "\n")
-    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    export, days = LocalGA4Export(source_dir=str(tmp_path)), [date(2024, 3, 1)]
-    assert warehouse.load_ga4_window(export, days).rows == 1
+    loader = DuckDBGa4Loader(
+        warehouse=DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb")),
+        export=LocalGA4Export(source_dir=str(tmp_path)),
+    )
+    days = [date(2024, 3, 1)]
+    assert loader.load_window(days).rows == 1
 
     land = Ga4WindowLoad._land
 
@@ -258,26 +263,31 @@ def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
 
     monkeypatch.setattr(Ga4WindowLoad, "_land", land_while_the_export_grows)
     with pytest.raises(dg.Failure, match="changed while it was loaded; nothing was replaced"):
-        warehouse.load_ga4_window(export, days)
+        loader.load_window(days)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select user_pseudo_id from raw_ga4.events").fetchall() == [("p1",)]
 
 
 def test_a_year_in_one_window_lands_what_a_year_of_daily_loads_does(tmp_path):
     """The raw layer of a single-run backfill of a year against a load per day."""
-    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-    from calback_platform.resources.ga4_source import LocalGA4Export
+    from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+    from calback_platform.ingest.ga4.export import LocalGA4Export
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
     source = tmp_path / "source"
     truth = generate(small_config(source, users=150, days=365))
     export = LocalGA4Export(source_dir=str(source))
     days = [date.fromisoformat(day) for day in sorted(truth["ga4"]["final"])]
     assert len(days) > 300 and (days[-1] - days[0]).days == 364  # a few days had no events
-    year = DuckDBWarehouse(path=str(tmp_path / "year.duckdb"))
-    stats = year.load_ga4_window(export, days)
-    daily = DuckDBWarehouse(path=str(tmp_path / "daily.duckdb"))
+    year = DuckDBGa4Loader(
+        warehouse=DuckDBWarehouse(path=str(tmp_path / "year.duckdb")), export=export
+    )
+    stats = year.load_window(days)
+    daily = DuckDBGa4Loader(
+        warehouse=DuckDBWarehouse(path=str(tmp_path / "daily.duckdb")), export=export
+    )
     for day in days:
-        daily.load_ga4_window(export, [day])
+        daily.load_window([day])
 
     totals = _day_totals(truth, sorted(truth["ga4"]["final"]))
     assert (stats.rows, stats.duplicates) == (totals["events"], totals["duplicates"])
@@ -287,8 +297,8 @@ def test_a_year_in_one_window_lands_what_a_year_of_daily_loads_does(tmp_path):
         "select * exclude (_loaded_at) from raw_ga4.events_quarantine order by all",
     ):
         with (
-            duckdb.connect(year.path, read_only=True) as one,
-            duckdb.connect(daily.path, read_only=True) as other,
+            duckdb.connect(year.warehouse.path, read_only=True) as one,
+            duckdb.connect(daily.warehouse.path, read_only=True) as other,
         ):
             assert one.execute(sql).fetchall() == other.execute(sql).fetchall()
 

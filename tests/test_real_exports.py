@@ -8,15 +8,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-from calback_platform.resources.ga4_schema import (
+from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+from calback_platform.ingest.ga4.export import LocalGA4Export
+from calback_platform.ingest.ga4.schema import (
     BOOLEAN,
     FLOAT64,
     GA4_EXPORT_SCHEMA,
     INT64,
     STRING,
 )
-from calback_platform.resources.ga4_source import LocalGA4Export
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 REAL = Path(__file__).parent / "data" / "real_ga4"
 
@@ -40,7 +41,8 @@ def _land(rows: list[dict], tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, 
         (ga4 / f"events_{day}.jsonl").write_text("\n".join(lines) + "\n")
     days = [date(int(d[:4]), int(d[4:6]), int(d[6:])) for d in by_day]
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    stats = warehouse.load_ga4_window(LocalGA4Export(source_dir=str(tmp_path)), days)
+    loader = DuckDBGa4Loader(warehouse=warehouse, export=LocalGA4Export(source_dir=str(tmp_path)))
+    stats = loader.load_window(days)
     return duckdb.connect(warehouse.path, read_only=True), stats
 
 

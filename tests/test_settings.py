@@ -60,9 +60,11 @@ def test_prod_names_every_missing_or_malformed_variable_at_once():
 
 def test_prod_selects_bigquery_firebase_and_the_prod_dbt_target():
     from calback_platform.definitions import build_definitions
-    from calback_platform.resources.bigquery_warehouse import BigQueryWarehouse
-    from calback_platform.resources.firebase_firestore import FirebaseFirestore
-    from calback_platform.resources.ga4_source import BigQueryGA4Export
+    from calback_platform.ingest.firestore.bigquery import BigQueryFirestoreChangelog
+    from calback_platform.ingest.firestore.firebase import FirebaseFirestore
+    from calback_platform.ingest.ga4.bigquery import BigQueryGa4Loader
+    from calback_platform.personal_data.bigquery import BigQueryPersonalData
+    from calback_platform.warehouse.bigquery import BigQueryWarehouse
 
     settings = load_settings({**PROD, "GA4_EXPORT_DATASET": "calback-ga.analytics_1"})
     assert "xoxb" not in repr(settings) and "pii-key" not in repr(settings)
@@ -73,11 +75,16 @@ def test_prod_selects_bigquery_firebase_and_the_prod_dbt_target():
     assert isinstance(resources["firestore"], FirebaseFirestore)
     assert resources["firestore"].project_id == "calback-app"
     assert resources["firestore"].pii_key == dg.EnvVar("CALBACK_PII_KEY")
-    assert isinstance(resources["ga4_export"], BigQueryGA4Export)
-    assert (resources["ga4_export"].project, resources["ga4_export"].dataset) == (
+    assert isinstance(resources["ga4"], BigQueryGa4Loader)
+    assert (resources["ga4"].export.project, resources["ga4"].export.dataset) == (
         "calback-ga",
         "analytics_1",
     )
+    # Every source writes through the one BigQuery warehouse.
+    assert isinstance(resources["firestore_changelog"], BigQueryFirestoreChangelog)
+    assert isinstance(resources["personal_data"], BigQueryPersonalData)
+    for name in ("ga4", "firestore_changelog", "personal_data"):
+        assert resources[name].warehouse == resources["warehouse"]
     assert resources["dbt"].target == "prod"
     # The Slack token is referenced by name, so the UI's resource page cannot show it.
     assert resources["slack"].bot_token == dg.EnvVar("SLACK_BOT_TOKEN")

@@ -7,6 +7,7 @@ import dagster as dg
 import yaml
 
 from calback_platform.definitions import WAREHOUSE_POOL
+from calback_platform.schedules import DAILY_SCHEDULE
 from calback_platform.settings import PROJECT_ROOT
 
 
@@ -19,7 +20,7 @@ def test_every_warehouse_writer_shares_a_pool_of_one(platform):
 
 
 def test_daily_schedule_requests_yesterday_and_three_days_back_as_one_run(platform):
-    schedule = platform.defs.resolve_schedule_def("daily_refresh")
+    schedule = platform.defs.resolve_schedule_def(DAILY_SCHEDULE)
     at = datetime.fromisoformat("2024-03-08T02:00:00+09:00")
     (request,) = schedule.evaluate_tick(
         dg.build_schedule_context(scheduled_execution_time=at)

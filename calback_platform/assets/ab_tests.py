@@ -3,13 +3,15 @@
 import dagster as dg
 from pydantic import Field
 
-from calback_platform.resources.warehouse import Warehouse
+from calback_platform.warehouse.base import Warehouse
 
 AB_TEST_USERS = dg.AssetKey(["marts", "ab_test_users"])
 EXPERIMENT_VARIANTS = dg.AssetKey(["marts", "experiment_variants"])
 
 
 class AbTestConfig(dg.Config):
+    """The parameters of the statistics (ab_statistics.experiment_results), set per run."""
+
     revenue_cap_percentile: float = Field(
         default=99.0, description="Per-user revenue above this percentile is capped (whales)."
     )
@@ -40,7 +42,7 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: AbTestConfig, warehouse: Warehouse
     ) -> dg.MaterializeResult:
         # scipy and statsmodels take half a second to import: not on every definitions load
-        from calback_platform.ab_statistics import AbTestSettings, experiment_results
+        from calback_platform.ab_statistics import experiment_results
 
         users = warehouse.query_frame(
             # Ordered, so sums (and so every figure) come out the same to the last bit.
@@ -48,10 +50,7 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
             "from marts.ab_test_users order by experiment_id, user_id"
         )
         variants = warehouse.query_frame("select * from marts.experiment_variants")
-        settings = AbTestSettings(
-            config.revenue_cap_percentile, config.confidence, config.srm_alpha
-        )
-        results = experiment_results(users, variants, settings)
+        results = experiment_results(users, variants, config)
         rows = warehouse.replace_table("marts.ab_test_results", results)
         flagged = sorted(set(results.loc[results["srm_flag"], "experiment_id"]))
         if flagged:

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from calback_platform.partitions import run_partition_range
-from calback_platform.resources.warehouse import Warehouse
+from calback_platform.warehouse.base import Warehouse
 
 CHECKS_FILE = Path(__file__).with_name("checks.yaml")
 ALL_TIME = (date(1970, 1, 1), date(9999, 12, 31))

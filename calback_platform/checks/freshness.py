@@ -1,9 +1,11 @@
 """Freshness: every mart declares how fresh it must be; the GA4 export has an arrival hour.
 
-Marts declare `freshness_hours` in their dbt meta (dbt_project.yml sets 26 for all of
-`models/marts`; a model's own yml may override it). Dagster's freshness sensor runs the checks
-when they may have turned stale (the `dagster/fresh_until_timestamp` of their last result); a
-failed one (ERROR) reaches Slack like any failed check.
+Marts declare `freshness_hours` in their dbt meta (dbt_project.yml sets it for all of
+`models/marts`; a model's own yml may override it). That project-wide value, FRESHNESS_HOURS
+here, is also the Python-built marts' and `calback health`'s limit for the daily run.
+Dagster's freshness sensor runs the checks when they may have turned stale (the
+`dagster/fresh_until_timestamp` of their last result); a failed one (ERROR) reaches Slack like
+any failed check.
 
 Two rules keep them from crying wolf:
 - An asset that was never materialized is not stale: there is nothing yet to be late (the
@@ -16,14 +18,20 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtProject
 
 from calback_platform.partitions import seoul_datetime
+from calback_platform.settings import dbt_project_yml
 
+if TYPE_CHECKING:  # dagster_dbt takes seconds to import: `calback health` reads this module
+    from dagster_dbt import DagsterDbtTranslator, DbtProject
+
+# The marts' freshness, as dbt_project.yml declares it for all of them.
+FRESHNESS_HOURS = int(dbt_project_yml()["models"]["calback"]["marts"]["+meta"]["freshness_hours"])
 # Python-built marts, which have no dbt meta.
-PYTHON_MART_FRESHNESS_HOURS = {dg.AssetKey(["marts", "ab_test_results"]): 26}
+PYTHON_MART_FRESHNESS_HOURS = {dg.AssetKey(["marts", "ab_test_results"]): FRESHNESS_HOURS}
 FRESH_UNTIL = "dagster/fresh_until_timestamp"  # when Dagster's sensor looks again
 NOT_YET = timedelta(hours=1)  # how soon a never-materialized asset is looked at again
 # A clock: what time it is for the data, as an aware datetime (None: the wall clock).
@@ -31,7 +39,7 @@ DataClock = Callable[[], datetime]
 
 
 def mart_freshness_hours(
-    project: DbtProject, translator: DagsterDbtTranslator
+    project: "DbtProject", translator: "DagsterDbtTranslator"
 ) -> dict[dg.AssetKey, int]:
     manifest = json.loads(project.manifest_path.read_text())
     hours = dict(PYTHON_MART_FRESHNESS_HOURS)

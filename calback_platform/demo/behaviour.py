@@ -38,8 +38,6 @@ P_ONBOARDING_COMPLETE = 0.78
 P_MEETING_CREATE = 0.60
 P_INVITE_SEND = 0.72
 P_MEETING_CONFIRM = 0.65
-PRICE_MONTHLY_KRW = 9_900
-PRICE_YEARLY_KRW = 99_000
 # Users abroad pay in their currency: (currency, monthly, yearly, share of purchases). The
 # export keeps the amount in that currency; GA4 adds event_value_in_usd.
 PRICES = (
@@ -96,4 +94,3 @@ BOT_COUNT = 3
 BOT_PAGE_VIEWS_PER_DAY = (150, 300)
 WHALE_COUNT = 4
 WHALE_PURCHASE_KRW = (1_000_000, 4_000_000)
-WHALE_PURCHASES = (3, 6)

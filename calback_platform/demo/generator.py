@@ -1,6 +1,6 @@
 """Synthetic Calback source data: a Firestore export and a GA4 export, plus the truth behind them.
 
-Writes the local source layout of DESIGN section 4 under `out`:
+Writes the local source layout of docs/architecture.md §3 under `out`:
 
     firestore/userCollection.jsonl, meetingsCollection.jsonl, experimentAssignments.jsonl
     ga4/events_YYYYMMDD.jsonl

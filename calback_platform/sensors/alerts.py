@@ -2,7 +2,7 @@
 
 Both sensors walk the runs that ended since a cursor they keep themselves. The cursor moves past
 a run only once Slack took its alert, so an outage is retried on the next tick and nothing is
-sent twice. A failed check does not fail its run (DESIGN 6), hence a sensor of its own that
+sent twice. A failed check does not fail its run, hence a sensor of its own that
 reads each finished run's check evaluations.
 """
 
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from calback_platform.partitions import run_partition_range, seoul_datetime
-from calback_platform.resources.slack import SlackDeliveryError, SlackNotifier
+from calback_platform.sensors.slack import SlackDeliveryError, SlackNotifier
 
 BACKFILL_TAG = "dagster/backfill"
 WILL_RETRY_TAG = "dagster/will_retry"

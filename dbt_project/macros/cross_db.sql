@@ -1,4 +1,4 @@
-{#- Warehouse differences live here as adapter.dispatch pairs (DESIGN 6); models never branch. -#}
+{#- Warehouse differences live here as adapter.dispatch pairs; models never branch. -#}
 
 {#- A JSON field as a string: BigQuery json_value vs DuckDB json_extract_string. -#}
 {% macro json_string(column, path) -%}
@@ -55,15 +55,16 @@
     timestamp_micros({{ expression }})
 {%- endmacro %}
 
-{#- The Asia/Seoul calendar day of a UTC timestamp (the platform's day, DESIGN 4). -#}
+{#- The calendar day, in var calback_timezone (Asia/Seoul), of a UTC timestamp: the platform's
+    day (docs/architecture.md §3). -#}
 {% macro seoul_date(expression) -%}
     {{ return(adapter.dispatch('seoul_date', 'calback')(expression)) }}
 {%- endmacro %}
 {% macro default__seoul_date(expression) -%}
-    cast(timezone('Asia/Seoul', timezone('UTC', {{ expression }})) as date)
+    cast(timezone('{{ var("calback_timezone") }}', timezone('UTC', {{ expression }})) as date)
 {%- endmacro %}
 {% macro bigquery__seoul_date(expression) -%}
-    date({{ expression }}, 'Asia/Seoul')
+    date({{ expression }}, '{{ var("calback_timezone") }}')
 {%- endmacro %}
 
 {#- Monday of the ISO week of a date (BigQuery's `week` starts on Sunday, DuckDB's on Monday). -#}

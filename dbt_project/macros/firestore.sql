@@ -103,30 +103,14 @@
     json_query({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 
-{#- The newest live version of each document of a changelog source (`*_raw_latest`). -#}
+{#- The live documents of a `*_raw_latest` source (the view of each document's latest
+    changelog row that the raw_firestore assets keep). -#}
 {% macro firestore_latest(source_table) -%}
-with changelog as (
-    select
-        document_name,
-        document_id,
-        operation,
-        data,
-        timestamp as changed_at,
-        row_number() over (
-            partition by document_name order by _loaded_at desc, timestamp desc
-        ) as version_rank
-    from {{ source('raw_firestore', source_table) }}
-),
-
-final as (
-    select
-        document_name,
-        document_id,
-        data,
-        changed_at
-    from changelog
-    where version_rank = 1 and operation != 'DELETE'
-)
-
-select * from final
+select
+    document_name,
+    document_id,
+    data,
+    timestamp as changed_at
+from {{ source('raw_firestore', source_table) }}
+where operation != 'DELETE'
 {%- endmacro %}

@@ -1,4 +1,4 @@
-{#- Daily partition windows (DESIGN 5): Dagster passes [min_date, max_date) as vars. -#}
+{#- Daily partition windows: Dagster passes [min_date, max_date) as vars. -#}
 
 {% macro window_start() -%}
     cast('{{ var("min_date") }}' as date)

@@ -1,1 +1,1 @@
-{{ firestore_latest('experiment_assignments_raw_changelog') }}
+{{ firestore_latest('experiment_assignments_raw_latest') }}

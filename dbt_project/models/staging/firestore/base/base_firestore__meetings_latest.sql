@@ -1,1 +1,1 @@
-{{ firestore_latest('meetings_raw_changelog') }}
+{{ firestore_latest('meetings_raw_latest') }}

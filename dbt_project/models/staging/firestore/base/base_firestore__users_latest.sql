@@ -1,1 +1,1 @@
-{{ firestore_latest('users_raw_changelog') }}
+{{ firestore_latest('users_raw_latest') }}

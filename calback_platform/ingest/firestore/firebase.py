@@ -1,16 +1,17 @@
 """Firestore in prod, read through the `firebase-admin` SDK into the pages of `FirestoreSource`.
 
-Documents come out exactly as the local export holds them (DESIGN section 4.1), so the raw tables
-are the same whichever source wrote them. Credentials are Application Default Credentials
-(`GOOGLE_APPLICATION_CREDENTIALS` or the runtime's service account); with
-`FIRESTORE_EMULATOR_HOST` set, the SDK talks to that emulator and no credential is used.
+Documents come out exactly as the local export holds them (in the encoding of Firebase's
+"Stream Firestore to BigQuery" extension, see `extension_value`), so the raw tables are the same
+whichever source wrote them. Credentials are Application Default Credentials
+(`GOOGLE_APPLICATION_CREDENTIALS` or the runtime's service account); with `FIRESTORE_EMULATOR_HOST`
+set (the SDK reads it to reach the emulator; settings pass it here as `emulator_host`), no
+credential is used.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 import uuid
@@ -36,7 +37,7 @@ from google.cloud.firestore_v1 import (
 from google.cloud.firestore_v1.base_query import BaseQuery
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from calback_platform.resources.firestore_source import (
+from calback_platform.ingest.firestore.source import (
     INCREMENTAL_FIELD,
     PAGE_SCHEMA,
     FirestoreSource,
@@ -64,6 +65,8 @@ class FirebaseFirestore(FirestoreSource):
     """Pages of a Firestore collection in document-key order (constant memory, any size)."""
 
     project_id: str
+    # The emulator the SDK talks to, if any (FIRESTORE_EMULATOR_HOST): it takes no credential.
+    emulator_host: str | None = None
     max_attempts: int = 5  # per page, on transient errors
     initial_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
@@ -194,7 +197,7 @@ class FirebaseFirestore(FirestoreSource):
     def _client(self):
         """A client on its own app for one read, so nothing global outlives it."""
         app = firebase_admin.initialize_app(
-            _credential(),
+            _EmulatorCredential() if self.emulator_host else credentials.ApplicationDefault(),
             {"projectId": self.project_id},
             name=f"calback-firestore-{uuid.uuid4().hex}",
         )
@@ -218,12 +221,6 @@ class _EmulatorCredential(credentials.Base):
 
     def get_credential(self):
         return AnonymousCredentials()
-
-
-def _credential() -> credentials.Base:
-    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        return _EmulatorCredential()
-    return credentials.ApplicationDefault()
 
 
 def with_retries(
@@ -256,7 +253,7 @@ def with_retries(
     raise AssertionError("unreachable")
 
 
-# --- the extension encoding (DESIGN 4.1) ----------------------------------------------------
+# --- the extension encoding -----------------------------------------------------------------------
 def extension_value(value: object, path: str = "") -> object:
     """A Firestore value as the Stream Firestore to BigQuery extension writes it: timestamps and
     geopoints as their JSON objects, references as their path (`userCollection/u_1`, the Node

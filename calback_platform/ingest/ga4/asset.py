@@ -5,9 +5,9 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from calback_platform.ingest.ga4.load import Ga4DayPolicy, Ga4Loader
 from calback_platform.partitions import window_days
-from calback_platform.resources.ga4_source import GA4Export
-from calback_platform.resources.warehouse import Ga4DayPolicy, Warehouse
+from calback_platform.warehouse.base import Warehouse
 
 GA4_EVENTS = dg.AssetKey(["raw_ga4", "events"])
 
@@ -46,6 +46,7 @@ class Ga4LoadConfig(dg.Config):
 def build_ga4_events_asset(
     partitions_def: dg.PartitionsDefinition,
     pool: str | None,
+    warehouse_kind: str,
     quiet_days: frozenset[date] = frozenset(),
 ) -> dg.AssetsDefinition:
     @dg.asset(
@@ -54,7 +55,7 @@ def build_ga4_events_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=pool,
-        kinds={"duckdb", "python"},
+        kinds={warehouse_kind, "python"},
         description=(
             "GA4 daily export (events_YYYYMMDD + intraday), one partition per export day, every "
             "field kept (unknown ones in _unknown_fields). Exact duplicates are dropped, unusable "
@@ -66,12 +67,12 @@ def build_ga4_events_asset(
     def raw_ga4_events(
         context: dg.AssetExecutionContext,
         config: Ga4LoadConfig,
+        ga4: Ga4Loader,
         warehouse: Warehouse,
-        ga4_export: GA4Export,
     ) -> dg.MaterializeResult:
         days = window_days(context)
         context.log.info(f"Loading the GA4 export for {len(days)} day(s): {days[0]} .. {days[-1]}")
-        stats = warehouse.load_ga4_window(ga4_export, days, config.policy(quiet_days))
+        stats = ga4.load_window(days, config.policy(quiet_days))
         quarantined = sum(stats.quarantined.values())
         context.log.info(
             f"{stats.source_lines} lines -> {stats.rows} events ({stats.cookieless_events} "

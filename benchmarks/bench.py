@@ -1,5 +1,7 @@
-"""`calback bench`: how fast and how lean the platform is, each figure measured in the same run
-as the reference it is compared with, on a generated dataset of the chosen scale.
+"""How fast and how lean the platform is, each figure measured in the same run as the reference
+it is compared with, on a generated dataset of the chosen scale:
+
+    python benchmarks/bench.py [--work-dir data/bench] [--only ingest memory ...]
 
 1. GA4 ingest rows/s against DuckDB's own `read_json` of the same files (same schema) and against
    the old pipeline's pandas way (`json.loads` + `json_normalize` + CSV).
@@ -13,6 +15,7 @@ as the reference it is compared with, on a generated dataset of the chosen scale
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import multiprocessing
@@ -74,7 +77,7 @@ def _peak_rss_mb() -> float:
 
 
 def _measure_rss(target: Callable, *args) -> tuple[float, float, object]:
-    import calback_platform.resources.duckdb_warehouse  # noqa: F401  (imports are the baseline)
+    import calback_platform.warehouse.duckdb  # noqa: F401  (imports are the baseline)
 
     before = _peak_rss_mb()
     result = target(*args)
@@ -83,20 +86,21 @@ def _measure_rss(target: Callable, *args) -> tuple[float, float, object]:
 
 # --- 1. ingest ---------------------------------------------------------------------------------
 def _duckdb_columns() -> str:
-    from calback_platform.resources.ga4_schema import GA4_EXPORT_SCHEMA, duckdb_type
+    from calback_platform.ingest.ga4.schema import GA4_EXPORT_SCHEMA, duckdb_type
 
     return "{" + ", ".join(f"'{k}': '{duckdb_type(v)}'" for k, v in GA4_EXPORT_SCHEMA.items()) + "}"
 
 
 def _platform_load(source: Path, database: Path, days: list[date]) -> int:
-    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-    from calback_platform.resources.ga4_source import LocalGA4Export
+    from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
+    from calback_platform.ingest.ga4.export import LocalGA4Export
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
     database.unlink(missing_ok=True)
-    stats = DuckDBWarehouse(path=str(database)).load_ga4_window(
-        LocalGA4Export(source_dir=str(source)), days
+    loader = DuckDBGa4Loader(
+        warehouse=DuckDBWarehouse(path=str(database)), export=LocalGA4Export(source_dir=str(source))
     )
-    return stats.source_lines
+    return loader.load_window(days).source_lines
 
 
 def _read_json_load(files: list[Path], database: Path) -> None:
@@ -130,7 +134,7 @@ def _pandas_load(files: list[Path], out: Path) -> int:
 
 
 def bench_ingest(source: Path, work: Path, days: list[date], pandas_days: int) -> list[Figure]:
-    import calback_platform.resources.duckdb_warehouse  # noqa: F401  (imports are not ingest)
+    import calback_platform.warehouse.duckdb  # noqa: F401  (imports are not ingest)
 
     files = [source / "ga4" / f"events_{day:%Y%m%d}.jsonl" for day in days]
     # Alternated, three times each: the median of each is the figure.
@@ -166,7 +170,7 @@ def bench_ingest(source: Path, work: Path, days: list[date], pandas_days: int) -
 
 # --- 2. memory ---------------------------------------------------------------------------------
 def write_collection(path: Path, documents: int) -> None:
-    """A meetings-shaped Firestore export of `documents` documents (DESIGN 4.1 encoding)."""
+    """A meetings-shaped Firestore export of `documents` documents (the extension encoding)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     base = 1_709_251_200
     with path.open("w", encoding="utf-8") as out:
@@ -186,14 +190,17 @@ def write_collection(path: Path, documents: int) -> None:
 
 
 def _extract_collection(source: str, database: str) -> int:
-    from calback_platform.resources.duckdb_warehouse import DuckDBWarehouse
-    from calback_platform.resources.firestore_source import LocalFirestoreExport
+    from calback_platform.ingest.firestore.changelog import CollectionTables
+    from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
+    from calback_platform.ingest.firestore.source import LocalFirestoreExport
     from calback_platform.settings import LOCAL_PII_KEY
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
     Path(database).unlink(missing_ok=True)
     export = LocalFirestoreExport(source_dir=source, pii_key=LOCAL_PII_KEY)
     pages = export.read_pages("meetingsCollection")
-    return DuckDBWarehouse(path=database).apply_firestore_read("meetings", pages).documents_read
+    changelog = DuckDBFirestoreChangelog(warehouse=DuckDBWarehouse(path=database))
+    return changelog.apply_read(CollectionTables("meetings"), pages).documents_read
 
 
 def _load_one_day(source: str, database: str, day: date) -> int:
@@ -252,6 +259,7 @@ class _Platform:
 
         from calback_platform.definitions import build_definitions
         from calback_platform.demo.generator import declared_quiet_days
+        from calback_platform.schedules import DAILY_JOB
         from calback_platform.settings import load_settings
 
         database.unlink(missing_ok=True)
@@ -262,7 +270,7 @@ class _Platform:
                 "CALBACK_GA4_QUIET_DAYS": declared_quiet_days(source),
             }
         )
-        self.job = build_definitions(self.settings).resolve_job_def("materialize_everything")
+        self.job = build_definitions(self.settings).resolve_job_def(DAILY_JOB)
         self.instance = dg.DagsterInstance.ephemeral()
 
     def run(self, first: date, last: date) -> float:
@@ -380,11 +388,11 @@ def bench_definitions_load(source: Path, work: Path) -> list[Figure]:
         "keys = d.defs.resolve_asset_graph().get_all_asset_keys(); "
         "print(time.perf_counter() - started, len(keys))"
     )
-    env = {
-        **os.environ,
-        "CALBACK_SOURCE_DIR": str(source),
-        "CALBACK_DUCKDB_PATH": str(work / "load.duckdb"),
-    }
+    from calback_platform.settings import child_environment
+
+    env = child_environment(
+        {"CALBACK_SOURCE_DIR": str(source), "CALBACK_DUCKDB_PATH": str(work / "load.duckdb")}
+    )
     times = []
     for _ in range(3):
         out = subprocess.run(
@@ -462,3 +470,38 @@ def run_benchmarks(
         print(f"[{name}: {seconds:.0f} s]", flush=True)
         figures += measured
     return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--start", default="2024-03-01")
+    parser.add_argument("--firestore-documents", type=int, default=1_000_000)
+    parser.add_argument("--work-dir", default="data/bench", help="dataset and warehouses")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["ingest", "memory", "backfill", "rebuild", "load"],
+        help="run only these parts",
+    )
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    figures = run_benchmarks(
+        Path(args.work_dir),
+        users=args.users,
+        days=args.days,
+        start=date.fromisoformat(args.start),
+        firestore_documents=args.firestore_documents,
+        only=set(args.only) if args.only else None,
+    )
+    print()
+    print_table(figures)
+    print(
+        f"\n{args.users:,} users x {args.days} days; {time.perf_counter() - started:.0f} s in all"
+    )
+    return 0 if all(figure.met is not False for figure in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Firestore documents as bounded pages of extension-encoded rows (DESIGN section 4.1).
+"""Firestore documents as bounded pages of extension-encoded rows (docs/architecture.md §3.1).
 
 Each source yields Arrow record batches of `PAGE_SCHEMA`, a page at a time, so a collection of any
 size passes through in constant memory. A record that cannot be used carries an `error` and its

@@ -1,5 +1,6 @@
-"""Where a day's GA4 / Firebase Analytics export lives (DESIGN section 4.2): files locally, the
-export dataset in BigQuery in prod. Each warehouse reads the kind of export next to it."""
+"""Where a day's GA4 / Firebase Analytics export lives: files locally (as the demo generator
+writes them, or as copied from a real export), the export dataset in BigQuery in prod. Each
+warehouse's loader reads the kind of export next to it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 
-class GA4Export(dg.ConfigurableResource):
-    """Base of the two export locations, so assets name one resource type."""
-
-
-class LocalGA4Export(GA4Export):
+class LocalGA4Export(dg.ConfigurableResource):
     """`<source_dir>/ga4/events_YYYYMMDD.jsonl`, and `events_intraday_YYYYMMDD.jsonl` if any."""
 
     source_dir: str
@@ -37,7 +34,7 @@ class LocalGA4Export(GA4Export):
         return files
 
 
-class BigQueryGA4Export(GA4Export):
+class BigQueryGA4Export(dg.ConfigurableResource):
     """The dataset GA4 exports to: `events_YYYYMMDD`, and `events_intraday_` until that lands."""
 
     project: str

@@ -23,39 +23,30 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from calback_platform.resources.ga4_schema import (
-    GA4_EXPORT_SCHEMA,
+from calback_platform.ingest.ga4.export import LocalGA4Export
+from calback_platform.ingest.ga4.load import LOAD_EVERY_DAY, Ga4DayPolicy, Ga4Loader, Ga4LoadStats
+from calback_platform.ingest.ga4.schema import (
+    GA4_QUARANTINE_SCHEMA,
+    GA4_RAW_SCHEMA,
     GA4_REQUIRED_FIELDS,
-    UNKNOWN_FIELDS,
     ShapeReport,
     broken_reason,
+    duckdb_json_structure,
     duckdb_structure,
     duckdb_type,
     is_broken,
     read_shape,
     rejected_values,
     suspect_values_pattern,
+    unusable_reason_sql,
 )
-from calback_platform.resources.warehouse import Ga4DayPolicy, Ga4LoadStats
+from calback_platform.warehouse.duckdb import DuckDBWarehouse
 
 EVENTS = "raw_ga4.events"
 QUARANTINE = "raw_ga4.events_quarantine"
 REJECTED_VALUES = "raw_ga4.events_rejected_values"
-EVENTS_COLUMNS = [
-    *((name, duckdb_type(node)) for name, node in GA4_EXPORT_SCHEMA.items()),
-    (UNKNOWN_FIELDS, "JSON"),  # what the schema does not know yet, as the export had it
-    ("export_date", "DATE"),
-    ("_loaded_at", "TIMESTAMPTZ"),
-]
-QUARANTINE_COLUMNS = [
-    ("export_date", "DATE"),
-    ("source_file", "VARCHAR"),
-    ("line_number", "BIGINT"),
-    ("reason", "VARCHAR"),
-    ("raw_record", "VARCHAR"),
-    ("raw_bytes", "BLOB"),  # the line as it was, when it was not UTF-8
-    ("_loaded_at", "TIMESTAMPTZ"),
-]
+EVENTS_COLUMNS = [(name, duckdb_type(node)) for name, node in GA4_RAW_SCHEMA.items()]
+QUARANTINE_COLUMNS = [(f.name, DuckDBWarehouse.column_types[f.type]) for f in GA4_QUARANTINE_SCHEMA]
 REJECTED_VALUES_COLUMNS = [
     ("export_date", "DATE"),
     ("source_file", "VARCHAR"),
@@ -163,21 +154,19 @@ def read_lines_at(path: Path, offsets: list[int]) -> list[bytes]:
 
 
 def _reason_sql() -> str:
-    """Why a line is unusable (NULL when it is fine), as a SQL CASE over `r`, the line's
-    required fields, and `line` itself."""
-    checks = ["when bad_utf8 then 'not valid UTF-8'", "when r is null then 'unparsable JSON'"]
+    """Why a line is unusable (NULL when it is fine), over `r` (the line's required fields) and
+    `line` itself: a line can also be no UTF-8, no JSON, or hold a required field of the wrong
+    type, which the typed export in BigQuery cannot."""
+    not_json = ["when bad_utf8 then 'not valid UTF-8'", "when r is null then 'unparsable JSON'"]
     for name in GA4_REQUIRED_FIELDS:
         value = f"json_extract(line, '$.{name}')"
-        checks.append(
+        not_json.append(
             f"when r.{name} is null and {value} is not null and json_type({value}) <> 'NULL' "
             f"then '{name} has the wrong type: ' || left({value}::varchar, 80)"
         )
-        checks.append(f"when r.{name} is null or r.{name}::varchar = '' then 'missing {name}'")
-    checks.append(
-        "when r.event_date <> strftime(export_date, '%Y%m%d') "
-        "then 'event_date ' || r.event_date || ' is not the export day'"
+    return unusable_reason_sql(
+        lambda name: f"r.{name}", "strftime(export_date, '%Y%m%d')", first=not_json
     )
-    return "case " + " ".join(checks) + " end"
 
 
 # The event names and parameter value types of the rows landed, for the schema-drift check.
@@ -604,3 +593,34 @@ def _unknown_fields_sql(names: list[str]) -> str:
                list_zip({keys}, json_extract(line, {paths})),
                lambda field: field[2] is not null and list_contains(unknown_here, field[1]))))
           end"""
+
+
+class DuckDBGa4Loader(Ga4Loader):
+    """The local export files into the local DuckDB warehouse."""
+
+    warehouse: DuckDBWarehouse
+    export: LocalGA4Export
+
+    def load_window(self, days: list[date], policy: Ga4DayPolicy = LOAD_EVERY_DAY) -> Ga4LoadStats:
+        files = {day: self.export.day_files(day) for day in days}  # fails before touching anything
+        structure = duckdb_json_structure()
+        with self.warehouse.connect() as con:
+            con.execute("begin transaction")
+            for table, columns in (
+                (EVENTS, EVENTS_COLUMNS),
+                (QUARANTINE, QUARANTINE_COLUMNS),
+                (REJECTED_VALUES, REJECTED_VALUES_COLUMNS),
+            ):
+                ensure_table(con, table, columns)
+                con.execute(
+                    f"delete from {table} where export_date >= ? and export_date <= ?",
+                    [min(days), max(days)],
+                )
+            load = Ga4WindowLoad(con, structure, con.execute("select now()").fetchone()[0])
+            try:
+                stats = load.load(files, policy)
+            except dg.Failure:
+                con.execute("rollback")  # every day of the window stays as it was
+                raise
+            con.execute("commit")
+        return stats

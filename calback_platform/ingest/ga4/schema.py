@@ -14,7 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+import pyarrow as pa
 
 STRING, INT64, FLOAT64, BOOLEAN = "STRING", "INT64", "FLOAT64", "BOOLEAN"
 
@@ -235,8 +238,58 @@ GA4_REQUIRED_FIELDS = ("event_date", "event_timestamp", "event_name")
 GA4_REQUIRED_STRUCTURE = ("event_params", "event_params[]", "event_params[].value")
 # The raw table's own columns, after the export's.
 UNKNOWN_FIELDS = "_unknown_fields"
+JSON, DATE, TIMESTAMP = "JSON", "DATE", "TIMESTAMP"
+# `raw_ga4.events`: the export's fields, what the schema does not know yet (as the export had
+# it), the export day it came in, and when it landed.
+GA4_RAW_SCHEMA = {
+    **GA4_EXPORT_SCHEMA,
+    UNKNOWN_FIELDS: JSON,
+    "export_date": DATE,
+    "_loaded_at": TIMESTAMP,
+}
+# A line (a row) that could not be landed, with its reason: `raw_record` its text, `raw_bytes`
+# the line as it was when it was not UTF-8.
+GA4_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("export_date", pa.date32()),
+        ("source_file", pa.string()),
+        ("line_number", pa.int64()),
+        ("reason", pa.string()),
+        ("raw_record", pa.string()),
+        ("raw_bytes", pa.binary()),
+        ("_loaded_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
-_DUCKDB_SCALARS = {STRING: "VARCHAR", INT64: "BIGINT", FLOAT64: "DOUBLE", BOOLEAN: "BOOLEAN"}
+
+def unusable_reason_sql(
+    value_of: Callable[[str], str], export_day: str, first: Iterable[str] = ()
+) -> str:
+    """Why an event is unusable (NULL when it is fine), as a SQL CASE both warehouses run: a
+    required field missing or empty, or an event_date that is not its export's day.
+    `value_of(name)` reads a required field, `export_day` is the export day as YYYYMMDD text, and
+    `first` are the WHEN clauses of what only one warehouse can meet."""
+    checks = list(first)
+    for name in GA4_REQUIRED_FIELDS:
+        empty = f" or {value_of(name)} = ''" if GA4_EXPORT_SCHEMA[name] == STRING else ""
+        checks.append(f"when {value_of(name)} is null{empty} then 'missing {name}'")
+    event_date = value_of("event_date")
+    checks.append(
+        f"when {event_date} <> {export_day} "
+        f"then 'event_date ' || {event_date} || ' is not the export day'"
+    )
+    return "case " + " ".join(checks) + " end"
+
+
+_DUCKDB_SCALARS = {
+    STRING: "VARCHAR",
+    INT64: "BIGINT",
+    FLOAT64: "DOUBLE",
+    BOOLEAN: "BOOLEAN",
+    JSON: "JSON",
+    DATE: "DATE",
+    TIMESTAMP: "TIMESTAMPTZ",
+}
 
 
 def duckdb_structure(node=GA4_EXPORT_SCHEMA):

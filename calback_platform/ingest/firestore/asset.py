@@ -5,12 +5,13 @@ from itertools import chain
 import dagster as dg
 from pydantic import Field
 
-from calback_platform.resources.firestore_source import (
+from calback_platform.ingest.firestore.changelog import CollectionTables, FirestoreChangelog
+from calback_platform.ingest.firestore.source import (
     COLLECTION_TABLES,
     INCREMENTAL_FIELD,
     FirestoreSource,
 )
-from calback_platform.resources.warehouse import Warehouse
+from calback_platform.warehouse.base import Warehouse
 
 
 class FirestoreLoadConfig(dg.Config):
@@ -28,13 +29,19 @@ class FirestoreLoadConfig(dg.Config):
     )
 
 
+def collection_tables(collection: str) -> CollectionTables:
+    return CollectionTables(COLLECTION_TABLES[collection])
+
+
 def changelog_key(collection: str) -> dg.AssetKey:
     """The raw changelog of a collection, asset and table (`raw_firestore.<stem>_raw_changelog`)."""
-    return dg.AssetKey(["raw_firestore", f"{COLLECTION_TABLES[collection]}_raw_changelog"])
+    return dg.AssetKey(collection_tables(collection).changelog.split("."))
 
 
-def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinition:
-    table = COLLECTION_TABLES[collection]
+def build_firestore_asset(
+    collection: str, pool: str | None, warehouse_kind: str
+) -> dg.AssetsDefinition:
+    tables = collection_tables(collection)
     incremental_field = INCREMENTAL_FIELD.get(collection)
     how = (
         f"incremental on `{incremental_field}` (with a keys-only read for deletes)"
@@ -46,33 +53,35 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
         key=changelog_key(collection),
         group_name="raw_firestore",
         pool=pool,
-        kinds={"firebase", "duckdb"},
+        kinds={"firebase", warehouse_kind},
         description=(
             f"Firestore `{collection}` as a changelog (CREATE/UPDATE/DELETE/IMPORT rows, the "
-            f"Stream Firestore to BigQuery extension's shape), read {how}. Unusable records go "
-            f"to raw_firestore.{table}_quarantine."
+            f"Stream Firestore to BigQuery extension's shape), read {how}, with the view "
+            f"{tables.latest} of each document's latest row. Unusable records go to "
+            f"{tables.quarantine}."
         ),
     )
     def firestore_changelog(
         context: dg.AssetExecutionContext,
         config: FirestoreLoadConfig,
-        warehouse: Warehouse,
         firestore: FirestoreSource,
+        firestore_changelog: FirestoreChangelog,
+        warehouse: Warehouse,
     ) -> dg.MaterializeResult:
         watermark = None
         if incremental_field and not config.full_refresh:
-            watermark = warehouse.firestore_watermark(table)
+            watermark = firestore_changelog.watermark(tables)
         if watermark:
             context.log.info(
                 f"Reading {collection} documents with {incremental_field} >= {watermark}"
             )
             # A document recorded as deleted that exists again (a bad export deleted it) is read
             # whatever its updatedAt: the watermark would otherwise skip it for good.
-            revived = _existing(firestore, collection, warehouse.firestore_deleted_names(table))
+            revived = _existing(firestore, collection, firestore_changelog.deleted_names(tables))
             if revived:
                 context.log.info(f"Reading {len(revived)} documents again that were deleted")
-            stats = warehouse.apply_firestore_read(
-                table,
+            stats = firestore_changelog.apply_read(
+                tables,
                 chain(
                     firestore.read_pages(collection, updated_after=watermark),
                     firestore.read_documents(collection, revived),
@@ -82,8 +91,8 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
             )
         else:
             context.log.info(f"Reading all of {collection}")
-            stats = warehouse.apply_firestore_read(
-                table, firestore.read_pages(collection), max_delete_share=config.max_delete_share
+            stats = firestore_changelog.apply_read(
+                tables, firestore.read_pages(collection), max_delete_share=config.max_delete_share
             )
         quarantined = sum(stats.quarantined.values())
         context.log.info(
@@ -102,7 +111,7 @@ def build_firestore_asset(collection: str, pool: str | None) -> dg.AssetsDefinit
                 "dagster/row_count": stats.live_documents,
                 "latest_changes": warehouse.preview(
                     "select document_id, operation, timestamp, _loaded_at "
-                    f"from raw_firestore.{table}_raw_changelog "
+                    f"from {tables.changelog} "
                     "order by _loaded_at desc, document_id limit 5"
                 ),
             }
@@ -123,5 +132,7 @@ def _existing(firestore: FirestoreSource, collection: str, names: set[str]) -> s
     }
 
 
-def build_firestore_assets(pool: str | None) -> list[dg.AssetsDefinition]:
-    return [build_firestore_asset(collection, pool) for collection in COLLECTION_TABLES]
+def build_firestore_assets(pool: str | None, warehouse_kind: str) -> list[dg.AssetsDefinition]:
+    return [
+        build_firestore_asset(collection, pool, warehouse_kind) for collection in COLLECTION_TABLES
+    ]

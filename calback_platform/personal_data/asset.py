@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from calback_platform.assets.firestore import changelog_key
-from calback_platform.resources.firestore_source import COLLECTION_TABLES, PII_FIELDS
-from calback_platform.resources.warehouse import PersonalData, Warehouse
+from calback_platform.ingest.firestore.asset import changelog_key, collection_tables
+from calback_platform.ingest.firestore.source import COLLECTION_TABLES, PII_FIELDS
+from calback_platform.personal_data.store import PersonalData, PersonalDataStore
 
 PURGE = dg.AssetKey(["raw_firestore", "personal_data_purge"])
 USERS_SNAPSHOT = dg.AssetKey(["snapshots", "users_snapshot"])
@@ -20,13 +20,10 @@ USERS_SNAPSHOT = dg.AssetKey(["snapshots", "users_snapshot"])
 COPIES = {"userCollection": (("snapshots.users_snapshot", "user_id", ("email_pseudonym",)),)}
 
 
-def personal_data() -> list[PersonalData]:
+def personal_data_places() -> list[PersonalData]:
     return [
         PersonalData(
-            changelog=".".join(changelog_key(collection).path),
-            fields=fields,
-            quarantine=f"raw_firestore.{COLLECTION_TABLES[collection]}_quarantine",
-            copies=COPIES.get(collection, ()),
+            tables=collection_tables(collection), fields=fields, copies=COPIES.get(collection, ())
         )
         for collection, fields in PII_FIELDS.items()
     ]
@@ -34,15 +31,13 @@ def personal_data() -> list[PersonalData]:
 
 def allowed_tables() -> set[str]:
     """The quarantines: damaged records are kept as they came, for the retention period."""
-    return {f"raw_firestore.{table}_quarantine" for table in COLLECTION_TABLES.values()}
+    return {collection_tables(collection).quarantine for collection in COLLECTION_TABLES}
 
 
 def build_personal_data_assets(
     retention_days: int, pool: str | None
 ) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
-    raw = [
-        dg.AssetKey(["raw_firestore", f"{COLLECTION_TABLES[c]}_raw_changelog"]) for c in PII_FIELDS
-    ]
+    raw = [changelog_key(collection) for collection in PII_FIELDS]
 
     @dg.asset(
         key=PURGE,
@@ -57,12 +52,12 @@ def build_personal_data_assets(
         ),
     )
     def personal_data_purge(
-        context: dg.AssetExecutionContext, warehouse: Warehouse
+        context: dg.AssetExecutionContext, personal_data: PersonalDataStore
     ) -> dg.MaterializeResult:
         before = datetime.now(timezone.utc) - timedelta(days=retention_days)
         changed = {}
-        for personal in personal_data():
-            changed |= warehouse.purge_personal_data(personal, before)
+        for personal in personal_data_places():
+            changed |= personal_data.purge(personal, before)
         context.log.info(
             f"Purged personal data deleted before {before:%Y-%m-%d %H:%M} UTC: {changed}"
         )
@@ -83,8 +78,8 @@ def build_personal_data_assets(
             "plain text (the GA4 export is Google's and is not scanned)."
         ),
     )
-    def no_plain_personal_data(warehouse: Warehouse) -> dg.AssetCheckResult:
-        found = warehouse.find_plain_personal_data(allowed_tables())
+    def no_plain_personal_data(personal_data: PersonalDataStore) -> dg.AssetCheckResult:
+        found = personal_data.find_plain(allowed_tables())
         return dg.AssetCheckResult(
             passed=not found,
             severity=dg.AssetCheckSeverity.ERROR,
