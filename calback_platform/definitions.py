@@ -114,7 +114,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     assets = [
         build_ga4_events_asset(partitions_def, pool, warehouse_kind, settings.ga4_quiet_days),
         *build_firestore_assets(pool, warehouse_kind),
-        *build_dbt_assets(settings, partitions_def, pool),
+        *build_dbt_assets(settings, partitions_def, pool, warehouse_kind),
         build_ab_test_results_asset(pool),
         purge,
     ]

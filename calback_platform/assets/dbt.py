@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -59,13 +58,6 @@ def prepare_manifest() -> Path:
     project = dbt_project()
     project.preparer.prepare(project)
     return project.manifest_path
-
-
-def warehouse_kind(target: str) -> str:
-    """The adapter dbt runs for `target` (profiles.yml's `type`: duckdb, bigquery)."""
-    profile = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["profile"]
-    profiles = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
-    return profiles[profile]["outputs"][target]["type"]
 
 
 class DailyLineageTranslator(DagsterDbtTranslator):
@@ -212,10 +204,14 @@ def dbt_events(invocation: DbtCliInvocation) -> Iterator:
 
 
 def build_dbt_assets(
-    settings: Settings, partitions_def: dg.PartitionsDefinition, pool: str | None
+    settings: Settings,
+    partitions_def: dg.PartitionsDefinition,
+    pool: str | None,
+    warehouse_kind: str,
 ) -> list[dg.AssetsDefinition]:
+    """`warehouse_kind`: the warehouse dbt builds in (the warehouse resource's kind)."""
     manifest = dbt_project().manifest_path
-    translator = DailyLineageTranslator(warehouse_kind(settings.dbt_target))
+    translator = DailyLineageTranslator(warehouse_kind)
 
     @dbt_assets(
         manifest=manifest,
