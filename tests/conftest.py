@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dis
-import inspect
 import json
 import os
 import shutil
-import sys
 import warnings
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -42,116 +38,24 @@ def pytest_configure(config) -> None:
 
 
 # --- markers: which tests need a server, which are slow ---------------------------------------
-# Registered in pyproject.toml ([tool.pytest.ini_options] markers, with --strict-markers) and set
-# here, never in the test files, from what each test uses:
-#
-# * its fixtures: `item.fixturenames` is the whole closure, so a fixture over one of these (say
-#   `instance` over `pg_database`, `project` over `emulator_host`) counts too;
-# * what its code refers to, for a test that starts a server itself rather than through a
-#   fixture (`with dagster_dev(...)` of tests/dagster_dev.py, `launch_emulator` for a Firestore
-#   that comes up late, `fresh_database` for a restore): the global names and in-function
-#   imports of the test's code (lambdas and inner functions included) and, transitively, of the
-#   functions of tests/ it refers to, each as `<module>.<qualified name>`, plus the attribute
-#   names it uses, as `.name` (`platform.run` gives `.run`).
-#
-# `slow` follows from what a test runs, not from a list of timings. Measured with --durations
-# (single tests, 2 shared cores): building the Definitions over the demo data takes 0.1-0.9 s,
-# so the `platform` fixture alone is not slow; executing them is. A test is slow when it
-# * executes Dagster in process: `.run(...)` of the Platform, `.execute_in_process(...)`,
-#   `dg.materialize(...)` (1-5 s for a raw partition, far more with dbt and every mart);
-# * starts a child process: `.Popen(...)`, `subprocess.run(...)` (dagster dev, dbt, a Python
-#   GA4 load to kill: 9-12 s each for the last two);
-# * shares the expensive module fixtures `built` (the marts' 3,000-user whole-graph backfill) or
-#   `compiled_target` (a dbt compile of the whole project for BigQuery);
-# * or is in SLOW_TESTS, slow for a reason no name shows.
-# The loopback PostgreSQL runs already (`make test-servers`) and the emulator fixture starts in
-# about a second, so `postgres` or `firestore_emulator` alone does not make a test slow.
+# Registered in pyproject.toml (with --strict-markers). A test that uses one of these fixtures
+# (directly or through another fixture) gets the marker here; a test that starts a server or
+# runs Dagster itself carries its marker in its own file. `slow`: it executes Dagster (a run,
+# `dg.materialize`), starts a child process (dbt, `dagster dev`, a load to kill) or shares one
+# of the expensive module fixtures; the servers alone start in about a second.
 MARKER_FIXTURES: dict[str, set[str]] = {
-    "postgres": {"pg_database"},  # tests/test_postgres_instance.py
-    "firestore_emulator": {"emulator_host"},  # tests/test_firestore_emulator.py
-    "dagster_dev": set(),  # no fixture: the tests enter `dagster_dev(...)` themselves
+    "postgres": {"pg_database"},
+    "firestore_emulator": {"emulator_host"},
     "slow": {"built", "compiled_target"},
 }
-MARKER_REFERENCES: dict[str, set[str]] = {
-    "postgres": {"test_postgres_instance.fresh_database"},
-    "firestore_emulator": {"test_firestore_emulator.launch_emulator"},
-    "dagster_dev": {"dagster_dev.dagster_dev"},
-    "slow": {".run", ".execute_in_process", ".materialize", ".Popen"},
-}
-SLOW_TESTS = {
-    # 95 s: 365 GA4 days landed in one window and again day by day, without Dagster.
-    "test_raw_ga4.py::test_a_year_in_one_window_lands_what_a_year_of_daily_loads_does",
-}
-TESTS_DIR = Path(__file__).resolve().parent
-
-
-def _name(obj) -> str | None:
-    """`<last part of the module>.<qualified name>`, the same under any import mode."""
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(qualname, str):
-        return None
-    return f"{module.rpartition('.')[2]}.{qualname}"
-
-
-def _in_tests(function) -> bool:
-    """A function written in tests/ (a helper to follow), not one of a library."""
-    path = getattr(getattr(function, "__code__", None), "co_filename", None)
-    return path is not None and Path(path).resolve().is_relative_to(TESTS_DIR)
-
-
-def _referred(code, namespace: dict) -> Iterator[tuple[str | None, object]]:
-    """(name, object) of what `code` and the code nested in it (lambdas, inner functions,
-    comprehensions) refer to: global names, imports in the body, attributes (no object)."""
-    module = None
-    for instruction in dis.get_instructions(code):
-        if instruction.opname == "IMPORT_NAME":
-            module = instruction.argval
-        elif instruction.opname == "IMPORT_FROM":  # `from calback_platform.x import y` inside
-            obj = getattr(sys.modules.get(module), instruction.argval, None)
-            yield f"{module.rpartition('.')[2]}.{instruction.argval}", obj
-        elif instruction.opname in {"LOAD_GLOBAL", "LOAD_NAME"}:
-            obj = namespace.get(instruction.argval)
-            yield _name(obj), obj
-        elif instruction.opname in {"LOAD_ATTR", "LOAD_METHOD"}:
-            yield f".{instruction.argval}", None
-    for constant in code.co_consts:
-        if inspect.iscode(constant):
-            yield from _referred(constant, namespace)
-
-
-def _references(function, seen: set[int]) -> set[str]:
-    """The names `function` refers to, and those the functions of tests/ it refers to do."""
-    if not inspect.isfunction(function):
-        return set()
-    function = inspect.unwrap(function)
-    if id(function) in seen or not inspect.isfunction(function):
-        return set()
-    seen.add(id(function))
-    names: set[str] = set()
-    for name, obj in _referred(function.__code__, function.__globals__):
-        if name is None or inspect.ismodule(obj):
-            continue
-        names.add(name)
-        if inspect.isfunction(obj) and _in_tests(inspect.unwrap(obj)):
-            names |= _references(obj, seen)
-    return names
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    references_of: dict[int, set[str]] = {}
     for item in items:
-        function = getattr(item, "function", None)
-        if function is None:
-            continue
-        if id(function) not in references_of:
-            references_of[id(function)] = _references(function, set())
-        references = references_of[id(function)]
         fixtures = set(getattr(item, "fixturenames", ()))
         for marker, names in MARKER_FIXTURES.items():
-            if fixtures & names or references & MARKER_REFERENCES[marker]:
+            if fixtures & names:
                 item.add_marker(marker)
-        if f"{item.path.name}::{item.originalname}" in SLOW_TESTS:
-            item.add_marker("slow")
 
 
 def small_config(out: Path, **overrides) -> GeneratorConfig:

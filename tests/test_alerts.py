@@ -61,6 +61,7 @@ def _corrupt(platform, day: str) -> None:
     path.write_text(leaked + "\n" + "\x00\x01 not json at all\n" * 50)
 
 
+@pytest.mark.slow
 def test_failed_partition_is_alerted_once_with_what_where_and_a_link(demo_dir, tmp_path, slack):
     platform = _platform(demo_dir, tmp_path, slack)
     with dg.instance_for_test() as instance:
@@ -82,6 +83,7 @@ def test_failed_partition_is_alerted_once_with_what_where_and_a_link(demo_dir, t
         assert len(slack.messages) == 1  # no duplicate on a later tick
 
 
+@pytest.mark.slow
 def test_slack_outage_is_retried_next_tick_and_sent_once(demo_dir, tmp_path, slack):
     platform = _platform(demo_dir, tmp_path, slack)
     with dg.instance_for_test() as instance:
@@ -99,6 +101,7 @@ def test_slack_outage_is_retried_next_tick_and_sent_once(demo_dir, tmp_path, sla
         assert "Partition: 2024-03-03" in slack.texts()[0]
 
 
+@pytest.mark.slow
 def test_failed_error_check_is_alerted_and_warnings_are_not(demo_dir, tmp_path, slack):
     platform = _platform(demo_dir, tmp_path, slack)
     users = platform.source_dir / "firestore" / "userCollection.jsonl"
@@ -143,6 +146,7 @@ def _freshness_job(platform, asset: list[str]):
     return defs.resolve_job_def("check_freshness")
 
 
+@pytest.mark.slow
 def test_a_mart_that_did_not_land_in_time_is_alerted_as_overdue(
     demo_dir, tmp_path, slack, monkeypatch
 ):
@@ -175,6 +179,7 @@ def test_a_mart_that_did_not_land_in_time_is_alerted_as_overdue(
         assert "Severity: ERROR" in text
 
 
+@pytest.mark.slow
 def test_a_finished_demo_stays_fresh_and_a_new_instance_is_quiet(
     demo_dir, tmp_path, slack, monkeypatch, truth
 ):
@@ -203,6 +208,7 @@ def test_a_finished_demo_stays_fresh_and_a_new_instance_is_quiet(
         assert slack.messages == []
 
 
+@pytest.mark.slow
 def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
     demo_dir, tmp_path, slack, monkeypatch
 ):
@@ -232,6 +238,7 @@ def test_a_daily_run_that_did_not_succeed_by_the_deadline_is_alerted_once(
         assert len(slack.messages) == 1
 
 
+@pytest.mark.slow
 def test_a_backfill_with_many_failed_runs_is_summarized(demo_dir, tmp_path, slack):
     platform = _platform(demo_dir, tmp_path, slack)
     days = ["2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]

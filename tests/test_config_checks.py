@@ -43,6 +43,7 @@ def test_a_bad_entry_fails_loading_and_names_it(tmp_path, entry, message):
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_the_shipped_checks_pass_on_good_data(platform, truth):
     days = sorted(truth["ga4"]["final"])[:3]
     result = platform.run(first=days[0], last=days[-1])
@@ -63,6 +64,7 @@ def test_the_shipped_checks_pass_on_good_data(platform, truth):
     assert evaluations["fct_events_keeps_raw_events"].metadata["observed"].value == 1.0
 
 
+@pytest.mark.slow
 def test_a_failing_blocking_check_stops_downstream_and_a_warning_does_not(demo_dir, tmp_path):
     checks = tmp_path / "checks.yaml"
     checks.write_text(
@@ -102,6 +104,7 @@ def test_a_failing_blocking_check_stops_downstream_and_a_warning_does_not(demo_d
     assert "raw_firestore/users_raw_changelog" in built  # not downstream of it
 
 
+@pytest.mark.slow
 def test_volume_anomaly_flags_a_day_with_a_fraction_of_its_events(tmp_path):
     from conftest import small_config
 
@@ -124,6 +127,7 @@ def test_volume_anomaly_flags_a_day_with_a_fraction_of_its_events(tmp_path):
     assert volume.metadata["z_score"].value < -3
 
 
+@pytest.mark.slow
 def test_schema_drift_reports_added_missing_and_retyped_fields(platform, truth, instance):
     """Fields the schema does not know are reported as they come, go or change type, at any
     depth and however few lines hold them."""
@@ -153,6 +157,7 @@ def test_schema_drift_reports_added_missing_and_retyped_fields(platform, truth, 
     assert "field:device.form_factor" in drift.metadata["added"].value
 
 
+@pytest.mark.slow
 def test_firestore_schema_drift_sees_a_new_document_field(platform, instance):
     selection = "raw_firestore/users_raw_changelog"
     first = platform.run(selection=selection, instance=instance)

@@ -1,6 +1,9 @@
 """The whole graph: single-run backfill = day-by-day runs, dbt tests pass, stitching works."""
 
+import pytest
 from conftest import build_platform
+
+pytestmark = pytest.mark.slow  # every test here runs Dagster or a child process
 
 TABLES = {
     "raw_ga4.events": "select * exclude (_loaded_at) from raw_ga4.events order by all",

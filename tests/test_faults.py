@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import duckdb
 import psutil
+import pytest
 from conftest import build_platform
 from dagster_dev import DagsterDev, dagster_dev
 from dagster_graphql import DagsterGraphQLClient
@@ -32,6 +33,8 @@ from calback_platform.assets.dbt import dbt_executable
 from calback_platform.schedules import DAILY_JOB
 from calback_platform.sensors.alerts import run_failure_text
 from calback_platform.settings import DBT_PROJECT_DIR
+
+pytestmark = pytest.mark.slow  # every test here runs Dagster or a child process
 
 T = TypeVar("T")
 JOB = DAILY_JOB
@@ -86,6 +89,7 @@ def _tables(database: Path) -> dict[str, list]:
         return {table: con.execute(sql).fetchall() for table, sql in TABLES.items()}
 
 
+@pytest.mark.dagster_dev
 def test_a_killed_run_worker_blocks_nothing_and_launches_at_once_all_run(demo_dir, truth, tmp_path):
     """One `dagster dev` for two faults: a run worker killed inside dbt, then three launches at
     once (their steps wait for each other in the warehouse pool)."""

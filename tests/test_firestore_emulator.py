@@ -439,6 +439,7 @@ def changelog(warehouse: DuckDBWarehouse, collection: str) -> list[tuple]:
     )
 
 
+@pytest.mark.slow
 def test_raw_changelogs_are_the_same_from_either_source(project, documents, tmp_path):
     seed(project, documents)
     export = tmp_path / "export"
@@ -528,6 +529,8 @@ def test_an_unreachable_firestore_fails_after_bounded_retries(monkeypatch, caplo
     )
 
 
+@pytest.mark.firestore_emulator
+@pytest.mark.slow
 def test_a_read_survives_firestore_coming_up_late(monkeypatch, caplog, tmp_path):
     port = free_port()
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")

@@ -53,6 +53,8 @@ def _verdicts(lines: list[str]) -> list[str]:
     return [line.split(":")[0] for line in lines]
 
 
+@pytest.mark.dagster_dev
+@pytest.mark.slow
 def test_health_follows_a_real_dagster_dev(demo_dir, tmp_path, capsys):
     with dagster_dev(demo_dir, tmp_path) as dev:
         # The console script, as a monitor runs it, with the URL from DAGSTER_WEBSERVER_URL.

@@ -5,8 +5,11 @@ import hmac
 import json
 
 import duckdb
+import pytest
 
 from calback_platform.settings import LOCAL_PII_KEY
+
+pytestmark = pytest.mark.slow  # every test here runs Dagster or a child process
 
 PURGE = "raw_firestore__personal_data_purge"
 # The users' path from the export to the snapshot, and the purge after it.

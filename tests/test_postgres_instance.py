@@ -195,6 +195,7 @@ def test_tick_retention_follows_the_config(instance):
     assert sensor[TickStatus.STARTED] == -1
 
 
+@pytest.mark.slow
 def test_materializations_are_stored_in_postgres_with_utc_timestamps(
     platform, truth, instance, pg_database
 ):
@@ -219,6 +220,7 @@ def test_materializations_are_stored_in_postgres_with_utc_timestamps(
     assert instance.get_materialized_partitions(dg.AssetKey(["raw_ga4", "events"])) == set(days)
 
 
+@pytest.mark.slow
 def test_cleanup_deletes_old_finished_runs_and_their_events_only(
     platform, truth, instance, pg_database
 ):
@@ -278,6 +280,7 @@ def test_cleanup_deletes_old_finished_runs_and_their_events_only(
     assert materialized == [(days[2],)]
 
 
+@pytest.mark.slow
 def test_cleanup_refuses_a_keep_days_below_one(instance):
     result = build_cleanup_job(keep_days=90).execute_in_process(
         instance=instance, run_config=cleanup_config(keep_days=0), raise_on_error=False
@@ -299,6 +302,7 @@ def test_cleanup_schedule_runs_nightly_in_seoul():
     assert schedule.job_name == JOB_NAME
 
 
+@pytest.mark.slow
 def test_the_instance_database_is_dumped_nightly_and_restores_with_its_runs(
     platform, truth, instance, pg_database, tmp_path
 ):

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from calback_platform.ingest.firestore.source import pseudonymise
 from calback_platform.settings import LOCAL_PII_KEY
+
+pytestmark = pytest.mark.slow  # every test here runs Dagster or a child process
 
 USERS = "raw_firestore/users_raw_changelog"
 # A display name lands as its pseudonym.

@@ -23,6 +23,7 @@ def _day_totals(truth: dict, days: list[str], version: str = "final") -> dict:
     }
 
 
+@pytest.mark.slow
 def test_rows_equal_source_lines_minus_duplicates_and_quarantine(platform, truth):
     days = sorted(truth["ga4"]["final"])[:3]
     result = platform.run(first=days[0], last=days[-1], selection=RAW)
@@ -38,6 +39,7 @@ def test_rows_equal_source_lines_minus_duplicates_and_quarantine(platform, truth
     assert metadata["source_lines"].value == lines
 
 
+@pytest.mark.slow
 def test_quarantine_keeps_the_line_and_a_reason(platform, truth):
     day = sorted(truth["ga4"]["final"])[1]
     assert platform.run(partition_key=day, selection=RAW).success
@@ -66,6 +68,7 @@ def test_quarantine_keeps_the_line_and_a_reason(platform, truth):
         assert (raw_bytes or raw.encode()) == original  # the line as it was, byte for byte
 
 
+@pytest.mark.slow
 def test_rerunning_a_partition_leaves_the_table_identical(platform, truth):
     days = sorted(truth["ga4"]["final"])[:3]
     assert platform.run(first=days[0], last=days[-1], selection=RAW).success
@@ -78,6 +81,7 @@ def test_rerunning_a_partition_leaves_the_table_identical(platform, truth):
     assert len(platform.query(quarantine)) == _day_totals(truth, days)["bad"]
 
 
+@pytest.mark.slow
 def test_reload_picks_up_late_events(tmp_path, truth):
     source = tmp_path / "source"
     early = generate(small_config(source, ga4_version="early"))
@@ -91,6 +95,7 @@ def test_reload_picks_up_late_events(tmp_path, truth):
     assert platform.query(count)[0][0] == truth["ga4"]["final"][day]["events"]
 
 
+@pytest.mark.slow
 def test_intraday_rows_are_loaded_and_deduplicated_with_the_daily_table(platform, truth):
     day = sorted(truth["ga4"]["final"])[0]
     ga4 = platform.source_dir / "ga4"
@@ -108,6 +113,7 @@ def test_intraday_rows_are_loaded_and_deduplicated_with_the_daily_table(platform
     )
 
 
+@pytest.mark.slow
 def test_a_missing_export_day_fails_with_a_clear_error(platform, truth):
     day = sorted(truth["ga4"]["final"])[0]
     (platform.source_dir / "ga4" / f"events_{day.replace('-', '')}.jsonl").unlink()
@@ -268,6 +274,7 @@ def test_an_export_file_changing_during_the_load_fails_it_and_replaces_nothing(
         assert con.execute("select user_pseudo_id from raw_ga4.events").fetchall() == [("p1",)]
 
 
+@pytest.mark.slow
 def test_a_year_in_one_window_lands_what_a_year_of_daily_loads_does(tmp_path):
     """The raw layer of a single-run backfill of a year against a load per day."""
     from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
@@ -318,6 +325,7 @@ def _events_by_day(platform) -> list[tuple]:
     ],
     ids=["cut", "empty", "far-fewer"],
 )
+@pytest.mark.slow
 def test_a_broken_day_fails_the_run_and_replaces_nothing(platform, truth, damage, message):
     days = sorted(truth["ga4"]["final"])
     assert platform.run(first=days[0], last=days[-1], selection=RAW).success
@@ -338,6 +346,7 @@ def test_a_broken_day_fails_the_run_and_replaces_nothing(platform, truth, damage
     assert _events_by_day(platform) == before
 
 
+@pytest.mark.slow
 def test_a_quiet_day_declared_in_config_lands(platform, truth):
     days = sorted(truth["ga4"]["final"])
     assert platform.run(first=days[0], last=days[-2], selection=RAW).success

@@ -169,6 +169,7 @@ def _known_paths(row: dict) -> set[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
     """The real rows of 2023-12-15 (a Swiss web shop's form events with two batched
     form_visibility events, a German EUR purchase) plus the real Android sign_up re-dated to
