@@ -26,6 +26,8 @@ from calback_platform.ingest.firestore.source import LocalFirestoreExport
 from calback_platform.ingest.ga4.asset import GA4_EVENTS, build_ga4_events_asset
 from calback_platform.ingest.ga4.duckdb import DuckDBGa4Loader
 from calback_platform.ingest.ga4.export import LocalGA4Export
+from calback_platform.ingest.sheets.asset import build_ad_spend_asset
+from calback_platform.ingest.sheets.source import AdSpendSheet, LocalAdSpendFile
 from calback_platform.instance_backup import build_backup_job, build_backup_schedule
 from calback_platform.instance_cleanup import build_cleanup_job, build_cleanup_schedule
 from calback_platform.partitions import daily_partitions, seoul_datetime
@@ -48,6 +50,17 @@ def _secret(settings: Settings, name: str, value: str | None) -> str | None:
     if value is None or settings.is_local:
         return value
     return dg.EnvVar(name)
+
+
+def build_ad_spend_sheet(settings: Settings) -> AdSpendSheet:
+    """The Google sheet when its id is set, in either environment; else the local file."""
+    if not settings.ad_spend_sheet_id:
+        return LocalAdSpendFile(path=str(settings.source_dir / "sheets" / "ad_spend.csv"))
+    from calback_platform.ingest.sheets.google_sheets import GoogleAdSpendSheet
+
+    return GoogleAdSpendSheet(
+        sheet_id=settings.ad_spend_sheet_id, api_base_url=settings.sheets_api_base_url
+    )
 
 
 def build_resources(settings: Settings) -> dict:
@@ -93,6 +106,7 @@ def build_resources(settings: Settings) -> dict:
         "firestore_changelog": firestore_changelog,
         "ga4": ga4,
         "personal_data": personal_data,
+        "ad_spend_sheet": build_ad_spend_sheet(settings),
         "slack": SlackNotifier(
             webhook_url=_secret(settings, "SLACK_WEBHOOK_URL", settings.slack_webhook_url),
             bot_token=_secret(settings, "SLACK_BOT_TOKEN", settings.slack_bot_token),
@@ -114,10 +128,19 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     assets = [
         build_ga4_events_asset(partitions_def, pool, warehouse_kind, settings.ga4_quiet_days),
         *build_firestore_assets(pool, warehouse_kind),
+        build_ad_spend_asset(pool, warehouse_kind),
         *build_dbt_assets(settings, partitions_def, pool, warehouse_kind),
         build_ab_test_results_asset(pool),
         purge,
     ]
+    if settings.kpi_sheet_id:  # gspread takes a while to import: only when a sheet is written
+        from calback_platform.assets.kpi_sheet import build_kpi_sheet_asset
+        from calback_platform.ingest.sheets.google_sheets import GoogleSheet
+
+        assets.append(build_kpi_sheet_asset(pool))
+        resources["kpi_sheet"] = GoogleSheet(
+            sheet_id=settings.kpi_sheet_id, api_base_url=settings.sheets_api_base_url
+        )
     asset_keys = {key for asset in assets for key in asset.keys}
     freshness = build_freshness_checks(
         mart_freshness_hours(dbt_project(), DailyLineageTranslator()),
@@ -137,7 +160,10 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         DAILY_JOB,
         # Freshness checks are the freshness sensor's to run, on the clock, not after each load.
         selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*freshness),
-        description="Every asset: Firestore and GA4 into the warehouse, then all dbt models.",
+        description=(
+            "Every asset: Firestore, GA4 and the ad spend sheet into the warehouse, then all "
+            "dbt models."
+        ),
     )
     schedule = build_daily_schedule(everything, partitions_def, running=not settings.is_local)
     cleanup = build_cleanup_job(keep_days=settings.keep_history_days)

@@ -53,6 +53,10 @@ PROD_VARIABLES = {
         "the GA4 export dataset, analytics_<property id> (optionally <project>.analytics_<id>)",
     ),
     "FIREBASE_PROJECT_ID": (_GCP_PROJECT, "a Firebase (GCP) project id"),
+    "AD_SPEND_SHEET_ID": (
+        r"[A-Za-z0-9_-]{20,}",
+        "the ad spend Google sheet's id (the part of its URL between /d/ and /edit)",
+    ),
 }
 
 
@@ -86,6 +90,13 @@ class Settings:
     firebase_project_id: str | None
     # A Firestore emulator to read instead of Firestore (tests, a staging setup).
     firestore_emulator_host: str | None
+    # The marketer's ad spend Google sheet (required in prod); locally, without it, the ad
+    # spend is read from <source_dir>/sheets/ad_spend.csv.
+    ad_spend_sheet_id: str | None
+    # The Google sheet the KPIs are written back to.
+    kpi_sheet_id: str | None
+    # Another host for the Google Sheets API (tests).
+    sheets_api_base_url: str | None
     # Asia/Seoul hours: yesterday's GA4 export must have landed by the first, the daily run
     # must have succeeded by the second.
     ga4_arrival_hour: int
@@ -224,6 +235,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ga4_export_dataset=export_dataset or None,
         firebase_project_id=environ.get("FIREBASE_PROJECT_ID") or None,
         firestore_emulator_host=environ.get("FIRESTORE_EMULATOR_HOST") or None,
+        ad_spend_sheet_id=environ.get("AD_SPEND_SHEET_ID") or None,
+        kpi_sheet_id=environ.get("KPI_SHEET_ID") or None,
+        sheets_api_base_url=environ.get("SHEETS_API_BASE_URL") or None,
         ga4_arrival_hour=_hour(environ, "CALBACK_GA4_ARRIVAL_HOUR", 9),
         daily_run_deadline_hour=_hour(environ, "CALBACK_DAILY_RUN_DEADLINE_HOUR", 6),
         keep_history_days=_positive(environ, "CALBACK_KEEP_HISTORY_DAYS", 90),

@@ -33,10 +33,32 @@ PROD = {
     "BIGQUERY_LOCATION": "asia-northeast3",
     "GA4_EXPORT_DATASET": "analytics_327848427",
     "FIREBASE_PROJECT_ID": "calback-app",
+    "AD_SPEND_SHEET_ID": "1AdSpendSheetId_0123456789abcdefghij",
     "SLACK_BOT_TOKEN": "xoxb-1-secret",
     "SLACK_CHANNEL": "#data-alerts",
     "CALBACK_PII_KEY": "a-pii-key-secret-enough",
 }
+
+
+def test_google_sheets_variables():
+    settings = load_settings({})
+    assert (settings.ad_spend_sheet_id, settings.kpi_sheet_id, settings.sheets_api_base_url) == (
+        None,
+        None,
+        None,
+    )
+    settings = load_settings(
+        {
+            "AD_SPEND_SHEET_ID": "1AdSpend",
+            "KPI_SHEET_ID": "1Kpi",
+            "SHEETS_API_BASE_URL": "http://127.0.0.1:8089",
+        }
+    )
+    assert (settings.ad_spend_sheet_id, settings.kpi_sheet_id, settings.sheets_api_base_url) == (
+        "1AdSpend",
+        "1Kpi",
+        "http://127.0.0.1:8089",
+    )
 
 
 def test_prod_names_every_missing_or_malformed_variable_at_once():
