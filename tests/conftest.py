@@ -60,6 +60,8 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def small_config(out: Path, **overrides) -> GeneratorConfig:
     values = dict(users=250, days=DAYS, start=START, seed=11, bad_share=0.01, duplicate_share=0.02)
+    # GA4's own session attribution only on the last days: the days before test ours.
+    values["last_click_days"] = 3
     return GeneratorConfig(out=out, **{**values, **overrides})
 
 

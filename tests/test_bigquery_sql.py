@@ -66,28 +66,40 @@ def test_every_model_parses_as_bigquery(compiled):
     assert "unnest(event_params)" in compiled["stg_ga4__events"]
 
 
-@pytest.mark.parametrize(
-    ("model", "column"), [("fct_events", "event_date"), ("fct_sessions", "event_date")]
-)
-def test_incremental_models_filter_on_their_partition_window(compiled, model, column):
-    tree = sqlglot.parse_one(compiled[model], read="bigquery")
-    conditions = {where.sql(dialect="bigquery") for where in tree.find_all(sqlglot.exp.Where)}
-    window = f"{column} >= CAST('2024-03-02' AS DATE) AND {column} < CAST('2024-03-05' AS DATE)"
-    assert any(window in condition for condition in conditions), conditions
+def _where_conditions(sql: str) -> set[str]:
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    return {where.sql(dialect="bigquery") for where in tree.find_all(sqlglot.exp.Where)}
+
+
+def test_incremental_models_filter_on_their_partition_window(compiled):
+    window = "event_date >= CAST('2024-03-02' AS DATE) AND event_date < CAST('2024-03-05' AS DATE)"
+    assert any(window in condition for condition in _where_conditions(compiled["fct_events"]))
+    # Sessions re-compute the day before the window too (a session past midnight into it),
+    # reading events from two days before (where such a session started) to one day after.
+    sessions = _where_conditions(compiled["fct_sessions"])
+    events = (
+        "event_date >= DATE_ADD(CAST('2024-03-02' AS DATE), INTERVAL '-2' DAY) "
+        "AND event_date < DATE_ADD(CAST('2024-03-05' AS DATE), INTERVAL '1' DAY)"
+    )
+    started = (
+        "date(sessions.session_started_at, 'Asia/Seoul') >= "
+        "DATE_ADD(CAST('2024-03-02' AS DATE), INTERVAL '-1' DAY) "
+        "AND date(sessions.session_started_at, 'Asia/Seoul') < CAST('2024-03-05' AS DATE)"
+    )
+    assert any(events in condition for condition in sessions), sessions
+    assert any(started in condition for condition in sessions), sessions
 
 
 def test_incremental_models_overwrite_exactly_the_window_days(compiled_manifest):
     nodes = {node["name"]: node for node in compiled_manifest["nodes"].values()}
-    for model in ("fct_events", "fct_sessions"):
+    window = ["date('2024-03-02')", "date('2024-03-03')", "date('2024-03-04')"]
+    # fct_sessions replaces the day before the window too (docs/architecture.md §5).
+    for model, days in (("fct_events", window), ("fct_sessions", ["date('2024-03-01')", *window])):
         config = nodes[model]["config"]
         assert config["incremental_strategy"] == "insert_overwrite"
         assert config["partition_by"]["data_type"] == "date"
         # Static partitions: BigQuery replaces these days, found without scanning the new rows.
-        assert config["partitions"] == [
-            "date('2024-03-02')",
-            "date('2024-03-03')",
-            "date('2024-03-04')",
-        ]
+        assert config["partitions"] == days
 
 
 def test_every_mart_has_an_enforced_contract_of_typed_described_columns(compiled_manifest):

@@ -1,5 +1,6 @@
 """The demo generator: deterministic, and its truth describes exactly the files it wrote."""
 
+import csv
 import hashlib
 import json
 from collections import Counter
@@ -135,22 +136,31 @@ def test_real_export_traits_are_planted_as_the_truth_says(demo_dir, truth):
         by_currency[params(row)["currency"]["string_value"]] += row["ecommerce"]["purchase_revenue"]
     assert {k: round(v, 2) for k, v in by_currency.items()} == truth["revenue_by_currency"]
     assert len(truth["revenue_by_currency"]) > 1  # several currencies
+    # Sessions that say where they came from: UTM tags, or a referrer GA4 turned into
+    # collected_traffic_source (a Google Ads click brings only its gclid).
     campaigns = Counter(
-        f"{params(row)['source']['string_value']}/{params(row)['medium']['string_value']}"
+        "{manual_source}/{manual_medium}".format(**row["collected_traffic_source"])
         for row in rows
-        if row["event_name"] == "session_start" and "source" in params(row)
+        if row["event_name"] == "session_start"
+        and (row.get("collected_traffic_source") or {}).get("manual_source")
     )
     assert campaigns == {
         key.split(":")[1]: n for key, n in total.items() if key.startswith("campaign_sessions:")
     }
-    assert {"instagram/cpc", "google/cpc", "newsletter/email"} <= set(campaigns)
-    assert all(
-        "gclid" in params(row)
-        for row in rows
-        if row["event_name"] == "session_start"
-        and row.get("collected_traffic_source")
-        and row["collected_traffic_source"]["manual_source"] == "google"
-    )
+    assert {"instagram/cpc", "invite/referral", "newsletter/email"} <= set(campaigns)
+    # Google Ads auto-tagging: a click id only, no UTM tags; organic search: only the referrer
+    # GA4 turned into collected_traffic_source.
+    collected = [r for r in rows if r.get("collected_traffic_source")]
+    ads = [r for r in collected if r["collected_traffic_source"].get("gclid")]
+    assert ads and all("gclid" in params(r) and "source" not in params(r) for r in ads)
+    organic = [
+        r for r in collected if r["collected_traffic_source"].get("manual_medium") == "organic"
+    ]
+    assert organic and all("source" not in params(r) for r in organic)
+    # GA4's own session attribution only from the day the export gained it.
+    since = truth["config"]["last_click_days"]
+    last_click_days = {r["event_date"] for r in rows if r.get("session_traffic_source_last_click")}
+    assert last_click_days == {d.replace("-", "") for d in sorted(truth["ga4"]["final"])[-since:]}
     assert sum(r["event_name"] == "app_remove" for r in rows) == total["app_removes"] > 0
     # The quiet day: nobody but cookieless visitors.
     (quiet,) = truth["quiet_days"]
@@ -164,3 +174,20 @@ def test_real_export_traits_are_planted_as_the_truth_says(demo_dir, truth):
         if b'"createdAt":"20' in line
     ]
     assert len(iso) == users["iso_timestamp_documents"]
+
+
+def test_ad_spend_sheet_is_written_in_the_sheet_layout_with_its_planted_mistakes(demo_dir, truth):
+    with (demo_dir / "sheets" / "ad_spend.csv").open(newline="", encoding="utf-8") as file:
+        header, *rows = list(csv.reader(file))
+    assert header == ["date", "channel", "source", "medium", "campaign", "spend", "currency",
+                      "impressions", "clicks"]  # fmt: skip
+    planted = truth["ad_spend"]
+    numbered = dict(enumerate(rows, start=2))
+    assert [n for n, row in numbered.items() if not any(row)] == planted["blank_rows"]
+    assert (
+        numbered[int(next(n for n, k in planted["bad_rows"].items() if k == "unknown_currency"))][6]
+        == "WON"
+    )
+    assert len(rows) == planted["rows"] + len(planted["bad_rows"]) + len(planted["blank_rows"])
+    billed = {row[6] for row in rows if any(row)}
+    assert {"KRW", "USD"} <= billed  # the Meta account bills in dollars

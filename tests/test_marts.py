@@ -242,3 +242,127 @@ def test_dbt_marts_hold_exactly_their_contract_columns(built):
         )
         assert built_columns == declared, node["name"]
     assert resolved["float64"] == "DOUBLE" and resolved["int64"] == "BIGINT"
+
+
+def test_a_session_is_one_row_on_its_start_day_even_past_midnight(built):
+    platform, truth = built
+    planted = truth["acquisition"]
+    (sessions, distinct, past_midnight) = platform.query(
+        "with two_day_sessions as (select stream_id, user_pseudo_id, ga_session_id, "
+        "min(event_date) as first_day from marts.fct_events group by all "
+        "having count(distinct event_date) = 2) "
+        "select count(*), count(distinct (stream_id, user_pseudo_id, ga_session_id)), "
+        "count(case when session_date = first_day then 1 end) from marts.fct_sessions "
+        "left join two_day_sessions using (stream_id, user_pseudo_id, ga_session_id) "
+        "join marts.dim_user_devices using (user_pseudo_id) "
+        "where visitor_id not in (select visitor_id from intermediate.int_bot_users)"
+    )[0]
+    assert sessions == distinct == sum(c["sessions"] for c in planted["by_channel"].values())
+    assert past_midnight == planted["midnight_sessions"] > 0
+    attributions = dict(
+        platform.query("select attribution, count(*) from marts.fct_sessions group by 1")
+    )
+    # Each way of finding a session's source was needed: GA4's last click on the last days,
+    # the landing's own campaign, a direct return visit keeping the paid click, plain direct.
+    assert set(attributions) == {"ga4_last_click", "session_campaign", "last_non_direct", "direct"}
+
+
+def test_acquisition_recovers_each_channels_traffic_cac_and_roas(built):
+    platform, truth = built
+    rows = platform.query(
+        "select default_channel_group, sum(sessions), sum(engaged_sessions), sum(new_users), "
+        "sum(revenue), sum(spend) from marts.acquisition_daily group by 1"
+    )
+    found = {row[0]: row[1:] for row in rows}
+    planted = truth["acquisition"]["by_channel"]
+    assert set(found) == set(planted)
+    for channel, (sessions, engaged, new_users, revenue, spend) in found.items():
+        expected = planted[channel]
+        assert (sessions, new_users) == (expected["sessions"], expected["new_users"]), channel
+        # A session whose key event was a planted bad line is no longer engaged: a handful.
+        assert engaged == pytest.approx(expected["engaged_sessions"], rel=0.01), channel
+        assert revenue == pytest.approx(expected["revenue_krw"], rel=1e-9), channel
+        assert spend == pytest.approx(expected["spend_krw"], rel=1e-9), channel
+        if expected["roas"] is not None:
+            assert revenue / spend == pytest.approx(expected["roas"], rel=0.01), channel
+        if expected["cac_per_new_user"] is not None:
+            cac = spend / new_users
+            assert cac == pytest.approx(expected["cac_per_new_user"], rel=0.01), channel
+    assert {c for c, row in planted.items() if row["spend_krw"]} == {
+        "Paid Search",
+        "Paid Social",
+        "Display",
+    }
+    engaged_share = sum(r[1] for r in found.values()) / sum(r[0] for r in found.values())
+    assert 0.85 < engaged_share < 0.99  # the planted bounces are not engaged
+
+
+def test_first_touch_channels_and_cohorts_follow_sign_ups(built):
+    platform, truth = built
+    signups = dict(
+        platform.query(
+            "select acquisition_channel, count(*) from marts.dim_users "
+            "where not is_bot and acquisition_channel is not null group by 1"
+        )
+    )
+    planted = {c: row["signups"] for c, row in truth["acquisition"]["by_channel"].items()}
+    assert set(signups) == {c for c, n in planted.items() if n}
+    for channel, users in signups.items():  # a few user documents are planted unreadable
+        assert users == pytest.approx(planted[channel], rel=0.05), channel
+    (users, spend) = platform.query("select sum(users), sum(spend) from marts.acquisition_cohorts")[
+        0
+    ]
+    assert (
+        users
+        == platform.query(
+            "select count(*) from marts.dim_users where not is_bot and signup_date is not null"
+        )[0][0]
+    )
+    paid_spend = sum(row["spend_krw"] for row in truth["acquisition"]["by_channel"].values())
+    # Display's spend has no sign-ups to pay back, so no cohort carries it.
+    assert spend == pytest.approx(paid_spend - truth["ad_spend"]["spend_krw"]["Display"])
+
+
+def test_ad_spend_sheet_lands_with_its_mistakes_quarantined(built):
+    platform, truth = built
+    planted = truth["ad_spend"]
+    assert platform.query("select count(*) from raw_sheets.ad_spend") == [(planted["rows"],)]
+    quarantined = platform.query(
+        "select sheet_row from raw_sheets.ad_spend_quarantine order by sheet_row"
+    )
+    assert [row[0] for row in quarantined] == sorted(int(n) for n in planted["bad_rows"])
+
+
+def test_weekly_kpis_are_written_back_to_the_kpi_sheet(built, tmp_path, monkeypatch):
+    from fake_sheets import FakeSheets
+
+    platform, _ = built
+    fake = FakeSheets()
+    kpi_sheet = "1KpiSheet_0123456789abcdefghij"
+    fake.add_spreadsheet(kpi_sheet, {"notes": [["the team's own tab"]]})
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(fake.key_file(tmp_path / "key.json")))
+    try:
+        writer = build_platform(
+            platform.source_dir,
+            platform.settings.duckdb_path.parent,
+            KPI_SHEET_ID=kpi_sheet,
+            SHEETS_API_BASE_URL=fake.url,
+        )
+        assert writer.run(selection="sheets/weekly_kpis").success
+        header, *weeks = fake.tab(kpi_sheet, "weekly_kpis").rows
+        assert fake.tab(kpi_sheet, "notes").rows == [["the team's own tab"]]
+    finally:
+        fake.close()
+    columns = [row[0] for row in platform.query("describe marts.weekly_kpis")]
+    assert header == columns
+    by_week = {row[0]: dict(zip(header, row, strict=False)) for row in weeks}
+    expected = platform.query(
+        "select strftime(week_start, '%Y-%m-%d'), new_users, revenue, spend from marts.weekly_kpis"
+    )
+    assert len(by_week) == len(expected) >= 4
+    for week, new_users, revenue, spend in expected:
+        written = by_week[week]
+        assert (written["new_users"], written["revenue"]) == (new_users, pytest.approx(revenue))
+        assert written["spend"] == pytest.approx(spend)
+    (revenue,) = platform.query("select sum(revenue) from marts.daily_kpis")[0]
+    assert sum(w["revenue"] for w in by_week.values()) == pytest.approx(revenue)

@@ -181,6 +181,10 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
     (source / "firestore").mkdir(parents=True)
     for collection in ("userCollection", "meetingsCollection", "experimentAssignments"):
         (source / "firestore" / f"{collection}.jsonl").write_text("")
+    (source / "sheets").mkdir()
+    (source / "sheets" / "ad_spend.csv").write_text(
+        "date,channel,source,medium,campaign,spend,currency\n2023-12-15,,bing,cpc,brand,12.5,EUR\n"
+    )
     rows = [row for row in _real_rows() if row["event_date"] == "20231215"]
     android = json.loads((REAL / "android_sign_up_unity_game.ndjson").read_text())
     moved = int(android["event_timestamp"]) + (date(2023, 12, 15) - date(2023, 1, 16)).days * (
@@ -241,4 +245,16 @@ def test_a_real_export_day_goes_through_the_whole_graph(tmp_path):
     assert screens == [(screen_class,)]
     assert platform.query("select sum(revenue), sum(events) from marts.daily_kpis") == [
         (31.0 * eur[0][0] + 20_000_001, len(rows))
+    ]
+    # Sessions: the Bing visit's campaign came only in collected_traffic_source, and GA4's
+    # session_engaged arrives as "1" or 1; the other sessions carried no campaign (direct).
+    sessions = platform.query(
+        "select user_pseudo_id, source, medium, attribution, default_channel_group, is_engaged, "
+        "event_count from marts.fct_sessions order by user_pseudo_id"
+    )
+    assert sessions == [
+        ("107079580.1702642286", "(direct)", "(none)", "direct", "Direct", True, 2),
+        ("1385813245.1702644703", "bing", "organic", "session_campaign", "Organic Search", True, 4),
+        ("427292018.1702650951", "(direct)", "(none)", "direct", "Direct", True, 1),
+        (android["user_pseudo_id"], "(direct)", "(none)", "direct", "Direct", True, 1),
     ]

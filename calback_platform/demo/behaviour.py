@@ -8,20 +8,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Traffic sources a user can sign up from: (source, medium, campaign name, share of sign-ups).
+# Where visits come from: (source, medium, campaign name, the GA4 default channel group it falls
+# in, how the link tells GA4: "utm" tags, Google Ads' "gclid" auto-tagging, or only the
+# "referrer" GA4 turns into collected_traffic_source, share).
 TRAFFIC_SOURCES = (
-    ("google", "organic", "(organic)", 0.35),
-    ("google", "cpc", "brand_search", 0.05),
-    ("instagram", "cpc", "spring_promo", 0.20),
-    ("facebook", "cpc", "meet_faster", 0.15),
-    ("invite", "referral", "invite_link", 0.25),
+    ("google", "organic", "(organic)", "Organic Search", "referrer", 0.35),
+    ("google", "cpc", "brand_search", "Paid Search", "gclid", 0.05),
+    ("instagram", "cpc", "spring_promo", "Paid Social", "utm", 0.20),
+    ("facebook", "cpc", "meet_faster", "Paid Social", "utm", 0.15),
+    ("invite", "referral", "invite_link", "Referral", "utm", 0.25),
 )
-# A paid sign-up's first session carries its campaign (UTM parameters, gclid for Google Ads,
-# collected_traffic_source, session_traffic_source_last_click). Later sessions come back
-# through a campaign this often, whatever brought the user first.
+# Every sign-up's first session carries where it came from. Later sessions come back through a
+# campaign this often, whatever brought the user first ...
 RETURN_CAMPAIGNS = (
-    ("newsletter", "email", "weekly_digest", 0.03),
-    ("instagram", "cpc", "retargeting", 0.02),
+    ("newsletter", "email", "weekly_digest", "Email", "utm", 0.03),
+    ("instagram", "cpc", "retargeting", "Paid Social", "utm", 0.02),
+)
+# ... else they are direct, and GA4 credits the device's last non-direct campaign within this
+# look-back (dbt var attribution_lookback_days).
+ATTRIBUTION_LOOKBACK_DAYS = 30
+DIRECT = "Direct"
+# Return sessions that start just before midnight (some run into the next day), and bounces: one
+# short view, not engaged as GA4 counts it (< 10 s, < 2 views, no key event).
+P_LATE_NIGHT_SESSION = 0.03
+P_BOUNCE_SESSION = 0.08
+BOUNCE_ENGAGEMENT_MSEC = (500, 9_000)
+
+# Ad spend the marketer types into the sheet, one row per day and campaign: what a new user
+# costs (KRW) and the currency the ad account bills in ...
+PAID_CAMPAIGN_CAC_KRW = {
+    ("google", "cpc", "brand_search"): (14_000, "KRW"),
+    ("instagram", "cpc", "spring_promo"): (9_000, "KRW"),
+    ("facebook", "cpc", "meet_faster"): (12_000, "USD"),
+}
+# ... and flat daily budgets (channel, source, medium, campaign, KRW): retargeting, which brings
+# users back rather than new ones, and a display deal booked by channel only, which brings no
+# tracked visit at all.
+DAILY_BUDGETS_KRW = (
+    ("", "instagram", "cpc", "retargeting", 30_000),
+    ("Display", "", "", "", 20_000),
 )
 PLATFORMS = (("ios", 0.45), ("android", 0.35), ("web", 0.20))
 MEETING_CATEGORIES = ("work", "study", "friends", "family", "hobby", "other")

@@ -12,6 +12,7 @@ however many users are asked for. The same seed always writes the same bytes.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import random
@@ -20,7 +21,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from calback_platform.demo import behaviour as b
 
@@ -49,6 +50,9 @@ class GeneratorConfig:
     # Documents whose timestamps are ISO strings, as the extension's import script wrote them
     # for a while (Nov 2023) instead of {_seconds, _nanoseconds}.
     iso_timestamp_share: float = 0.1
+    # The last days whose events carry session_traffic_source_last_click, as if the export
+    # gained it then (it did in July 2024); the days before carry only the landing's data.
+    last_click_days: int = 30
 
     def quiet_day_offsets(self) -> set[int]:
         middle = self.days // 2
@@ -62,8 +66,13 @@ class Device:
     first_touch_us: int
     session_number: int = 0
     session_id: int = 0
-    # The campaign the current session came from: (source, medium, campaign, gclid or None).
+    # The current session's own campaign (a behaviour.TRAFFIC_SOURCES row), the campaign GA4
+    # credits it to (its own, else the last non-direct one within the look-back; None: direct),
+    # and how many of its events still carry the landing's campaign data.
     campaign: tuple | None = None
+    attributed: tuple | None = None
+    tagged_events: int = 0
+    last_campaign: tuple[tuple, int] | None = None  # (campaign, when its session started)
     requests: int = 0  # web: batches sent in the session (GA4's batch_ordering_id)
 
 
@@ -80,14 +89,19 @@ class Event:
     bundle: int | None = None
     batch_index: int = 0
     # The device's session at the time of the event (GA4's ga_session_id / ga_session_number),
-    # the campaign it came from, and the web batch the event was sent in.
+    # its campaign and attribution, whether this event carries the landing's campaign data, and
+    # the web batch the event was sent in.
     session: tuple[int, int] = field(init=False)
     campaign: tuple | None = field(init=False)
+    attributed: tuple | None = field(init=False)
+    tagged: bool = field(init=False)
     batch: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.session = (self.device.session_id, self.device.session_number)
-        self.campaign = self.device.campaign
+        self.campaign, self.attributed = self.device.campaign, self.device.attributed
+        self.tagged = self.device.tagged_events > 0 and self.campaign is not None
+        self.device.tagged_events -= self.tagged
         if not self.batch_index:
             self.device.requests += 1
         self.batch = self.device.requests
@@ -134,8 +148,9 @@ class _Ga4Writer:
             self.files[day] = self.stack.enter_context(path.open("wb"))
         return self.files[day]
 
-    def write(self, event: Event, row: dict, tallies: dict[str, float] | None = None) -> None:
-        """Write one event's row; `tallies` (what the row carries) are counted if it lands."""
+    def write(self, event: Event, row: dict, tallies: dict[str, float] | None = None) -> bool:
+        """Write one event's row; `tallies` (what the row carries) are counted if it lands.
+        Returns whether it lands in the final export."""
         day = datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date()
         draw = self.rng.random()
         late = self.rng.random() < self.config.late_share
@@ -162,6 +177,7 @@ class _Ga4Writer:
             self.counts["final"][day.isoformat()]["late_events"] += 1
         if self.config.ga4_version in versions:
             self._file(day).write((line + b"\n") * (1 + duplicates))
+        return bad_reason is None
 
     def _render(self, row: dict, bad_reason: str | None, rejected: bool) -> bytes:
         if bad_reason == "wrong_type":
@@ -223,6 +239,104 @@ class _FirestoreWriter:
         self.file.write(line + "\n")
 
 
+class _SessionTruth:
+    """What one user's landed events make of their sessions, per channel GA4 credits them to:
+    sessions, engaged ones (all but the planted bounces), new users (a device's first session),
+    revenue in won, and sessions whose events run past midnight."""
+
+    def __init__(self, bounces: set[tuple[str, int]]):
+        self.bounces = bounces
+        self.sessions: dict[tuple[str, int], dict] = {}
+
+    def add(self, event: Event) -> None:
+        if event.device.pseudo_id is None or not event.session[0]:
+            return
+        key = (event.device.pseudo_id, event.session[0])
+        channel = event.attributed[3] if event.attributed else b.DIRECT
+        session = self.sessions.setdefault(
+            key, {"channel": channel, "days": set(), "new": event.session[1] == 1, "revenue": 0}
+        )
+        session["days"].add(datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date())
+        if event.price:
+            session["revenue"] += event.price[0] * b.RATES_TO_KRW[event.price[1]]
+
+    def tallies(self) -> Counter:
+        tallies: Counter = Counter()
+        for key, session in self.sessions.items():
+            channel = session["channel"]
+            tallies[f"sessions:{channel}"] += 1
+            tallies[f"engaged_sessions:{channel}"] += key not in self.bounces
+            tallies[f"new_users:{channel}"] += session["new"]
+            tallies[f"revenue_krw:{channel}"] += session["revenue"]
+            tallies["midnight_sessions"] += len(session["days"]) > 1
+        return tallies
+
+
+class _AdSpendSheet:
+    """The marketer's ad-spend sheet, as the local stand-in file in the sheet's layout: a row per
+    day and paid campaign (spend = the planted CAC x that day's sign-ups, +-10%, billed in the
+    ad account's currency), the flat daily budgets, and a few rows a person gets wrong."""
+
+    HEADER = ("date", "channel", "source", "medium", "campaign", "spend", "currency",
+              "impressions", "clicks")  # fmt: skip
+    # Rows a person gets wrong, each kind once (blank cells mean "the day's date" for the
+    # date column), and the blank row a sheet always ends up with.
+    BAD_ROWS: ClassVar[dict[str, list]] = {
+        "unparsable_date": ["2024-02-30", "", "google", "cpc", "brand_search", "15000", "KRW"],
+        "negative_spend": [None, "", "instagram", "cpc", "spring_promo", "-9000", "KRW"],
+        "non_numeric_spend": [None, "", "facebook", "cpc", "meet_faster", "about 20", "USD"],
+        "unknown_currency": [None, "", "google", "cpc", "brand_search", "12000", "WON"],
+        "unknown_channel": [None, "TikTok Ads", "", "", "", "50000", "KRW"],
+        "no_channel": [None, "", "", "", "", "10000", "KRW"],
+    }
+
+    def __init__(self, config: GeneratorConfig, signups: Counter):
+        self.config, self.signups = config, signups
+        self.rng = random.Random(config.seed + 5)
+        self.channels = {row[:3]: row[3] for row in (*b.TRAFFIC_SOURCES, *b.RETURN_CAMPAIGNS)}
+
+    def write(self) -> dict:
+        """Write `sheets/ad_spend.csv`; returns its truth: spend per channel in won, and where
+        the bad and blank rows are (sheet row numbers, the header being row 1)."""
+        rng, rows, spend_krw = self.rng, [], Counter()
+        for offset in range(self.config.days):
+            day = (self.config.start + timedelta(offset)).isoformat()
+            for campaign, (cac, currency) in b.PAID_CAMPAIGN_CAC_KRW.items():
+                signups = self.signups[(offset, campaign)]
+                if signups:
+                    krw = cac * signups * rng.uniform(0.9, 1.1)
+                    clicks = signups * rng.randrange(15, 25)
+                    amount = self._billed(krw, currency)
+                    spend_krw[self.channels[campaign]] += amount * b.RATES_TO_KRW[currency]
+                    rows.append([day, "", *campaign, amount, currency, clicks * 40, clicks])
+            for channel, *campaign, krw in b.DAILY_BUDGETS_KRW:
+                spend_krw[channel or self.channels[tuple(campaign)]] += krw
+                rows.append([day, channel, *campaign, krw, "KRW", krw // 10, ""])
+        planted: dict[int, str] = {}  # id() of each planted row: its kind
+        for kind, row in self.BAD_ROWS.items():
+            at = rng.randrange(len(rows))
+            rows.insert(at, [row[0] or rows[at][0], *row[1:], "", ""])
+            planted[id(rows[at])] = kind
+        rows.insert(rng.randrange(len(rows)), [""] * len(self.HEADER))
+        bad = {n: planted[id(row)] for n, row in enumerate(rows, start=2) if id(row) in planted}
+        blank = [n for n, row in enumerate(rows, start=2) if not any(row)]
+        path = self.config.out / "sheets" / "ad_spend.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as file:
+            csv.writer(file).writerows([self.HEADER, *rows])
+        return {
+            "spend_krw": {k: round(v, 2) for k, v in sorted(spend_krw.items())},
+            "bad_rows": {str(number): kind for number, kind in sorted(bad.items())},
+            "blank_rows": blank,
+            "rows": len(rows) - len(bad) - len(blank),
+        }
+
+    @staticmethod
+    def _billed(krw: float, currency: str) -> float | int:
+        amount = krw / b.RATES_TO_KRW[currency]
+        return round(amount) if currency in ("KRW", "JPY") else round(amount, 2)
+
+
 class _Simulation:
     def __init__(self, config: GeneratorConfig, stack: ExitStack):
         self.config = config
@@ -248,6 +362,13 @@ class _Simulation:
         self.bots: list[str] = []
         self.whales: list[str] = []
         self.multi_device_users = 0
+        # Acquisition: sign-ups per (day offset, campaign), bounced sessions, and the truth per
+        # channel of the sessions that landed.
+        self.signups: Counter = Counter()
+        self.bounces: set[tuple[str, int]] = set()
+        self.acquisition: Counter = Counter()
+        last_click_since = config.start + timedelta(config.days - config.last_click_days)
+        self.last_click_since = f"{last_click_since:%Y%m%d}"
 
     # --- population -------------------------------------------------------------------------
     def run(self) -> None:
@@ -320,11 +441,10 @@ class _Simulation:
             "currency": _pick(rng, b.PRICES),
         }
 
-        # Day 0: install, onboarding (anonymous until sign-up), maybe a first meeting. A paid
-        # sign-up's first session carries its campaign.
-        paid = source[1] == "cpc"
-        campaign = (*source[:3], f"gclid_{uid}" if source[0] == "google" else None)
-        t = self._session(events, device, None, t, campaign if paid else None)
+        # Day 0: install, onboarding (anonymous until sign-up), maybe a first meeting. The first
+        # session carries where the user came from.
+        self.signups[(signup_day, source[:3])] += 1
+        t = self._session(events, device, None, t, source)
         events.append(Event(t, "first_open", device, None))
         t += rng.randrange(2, 20) * 1_000_000
         events.append(Event(t, "onboarding_start", device, None))
@@ -357,24 +477,40 @@ class _Simulation:
                 other = "web" if platform != "web" else rng.choice(["ios", "android"])
                 devices.append(Device(self._pseudo_id(), other, seoul_day_start_us(day)))
                 self.multi_device_users += 1
-            for _ in range(1 + (rng.random() < 0.35)):
+            tomorrow_is_open = signup_day + k + 1 < self.config.days and (
+                signup_day + k + 1 not in quiet
+            )
+            # The day's visits in time order, so each device's last campaign is its latest.
+            visits = 1 + (rng.random() < 0.35)
+            starts = sorted(rng.randrange(7 * 3600, 21 * 3600) for _ in range(visits))
+            for visit, start in enumerate(starts, start=1):
                 dev = rng.choice(devices)
-                t = seoul_day_start_us(day) + rng.randrange(7 * 3600, 21 * 3600) * 1_000_000
+                t = seoul_day_start_us(day) + start * 1_000_000
+                late = visit == visits and kind == "user" and tomorrow_is_open
+                if late and rng.random() < b.P_LATE_NIGHT_SESSION:
+                    t = seoul_day_start_us(day) + rng.randrange(23 * 3600 + 50 * 60, 86_340) * 10**6
                 # A new device is anonymous for its first screens, until the user logs in.
                 anonymous_first = dev.session_number == 0 and dev is not device
-                came_back = _pick(rng, (*b.RETURN_CAMPAIGNS, (None, None, None, 0.95)))
-                campaign = (*came_back[:3], None) if came_back[0] else None
+                came_back = _pick(rng, (*b.RETURN_CAMPAIGNS, (None, 0.95)))
+                campaign = came_back if came_back[0] else None
                 t = self._session(events, dev, None if anonymous_first else uid, t, campaign)
                 if anonymous_first:
                     t += rng.randrange(5, 30) * 1_000_000
                     events.append(Event(t, self._view_name(dev), dev, None, self._view_params(dev)))
+                elif kind == "user" and rng.random() < b.P_BOUNCE_SESSION:
+                    t += rng.randrange(2, 8) * 1_000_000
+                    bounce = self._view_params(dev)
+                    bounce["engagement_time_msec"] = rng.randrange(*b.BOUNCE_ENGAGEMENT_MSEC)
+                    events.append(Event(t, self._view_name(dev), dev, uid, bounce))
+                    self.bounces.add((dev.pseudo_id, dev.session_id))
+                    continue
                 t = self._activity(events, dev, uid, t, state, variants, kind)
                 last_seen = max(last_seen, t)
 
         for dev in devices:  # some app users uninstall some days after their last visit
             if dev.platform != "web" and kind == "user" and rng.random() < b.P_APP_REMOVE:
                 removed = last_seen + rng.randrange(1, 10) * 86_400_000_000
-                dev.campaign, dev.session_id = None, 0
+                dev.campaign, dev.attributed, dev.session_id = None, None, 0
                 events.append(Event(removed, "app_remove", dev, uid))
         user["lastLoginAt"] = firestore_timestamp(last_seen)
         if state["purchased"]:
@@ -389,10 +525,15 @@ class _Simulation:
                 self.variant_users[experiment_id][variant] += 1
                 self.variant_buyers[experiment_id][variant] += state["purchased"]
         self.users.write(uid, user)
+        sessions = _SessionTruth(self.bounces)
         for event in sorted(events, key=lambda e: e.ts_us):
             if event.ts_us < self.end_us and not self._in_quiet_day(event):
                 row = self._ga4_row(event, state["source"], variants)
-                self.ga4.write(event, row, self._tallies(event))
+                if self.ga4.write(event, row, self._tallies(event)) and kind != "bot":
+                    sessions.add(event)
+                    if event.name == "sign_up":
+                        self.acquisition[f"signups:{source[3]}"] += 1
+        self.acquisition.update(sessions.tallies())
 
     def _in_quiet_day(self, event: Event) -> bool:
         """A late evening's activity that would run into a day the app is down."""
@@ -409,7 +550,7 @@ class _Simulation:
             tallies["batched_events"] = 1
         if event.name == "screen_view" and "firebase_screen" not in event.params:
             tallies["screen_class_only_views"] = 1
-        if event.name == "session_start" and event.campaign:
+        if event.name == "session_start" and event.tagged and event.campaign[4] != "gclid":
             tallies[f"campaign_sessions:{event.campaign[0]}/{event.campaign[1]}"] = 1
         if event.name == "app_remove":
             tallies["app_removes"] = 1
@@ -443,6 +584,14 @@ class _Simulation:
         device.session_number += 1
         device.session_id = t // 1_000_000
         device.campaign, device.requests = campaign, 0
+        # The landing's campaign data rides on the session's first two events (so one lost
+        # line does not lose it); a direct session keeps a recent campaign's credit.
+        device.tagged_events = 2 if campaign else 0
+        if campaign:
+            device.last_campaign = (campaign, t)
+        recent = device.last_campaign
+        lookback_us = b.ATTRIBUTION_LOOKBACK_DAYS * 86_400_000_000
+        device.attributed = recent[0] if recent and t - recent[1] <= lookback_us else None
         events.append(Event(t, "session_start", device, uid))
         return t + self.rng.randrange(1, 5) * 1_000_000
 
@@ -580,14 +729,12 @@ class _Simulation:
     def _ga4_row(self, event: Event, source: tuple | None, variants: dict) -> dict:
         rng, device = self.rng, event.device
         params: dict[str, Any] = {}
-        if device.pseudo_id:  # a cookieless ping has no session either
+        # A cookieless ping has no session, nor does an event the app store sends (app_remove).
+        if device.pseudo_id and event.session[0]:
             params |= {"ga_session_id": event.session[0], "ga_session_number": event.session[1]}
         params |= event.params
-        if event.name == "session_start" and event.campaign:  # the landing URL's UTM tags
-            campaign_source, medium, name, gclid = event.campaign
-            params |= {"source": campaign_source, "medium": medium, "campaign": name}
-            if gclid:
-                params["gclid"] = gclid
+        if event.tagged:  # the landing URL's tags
+            params |= self._campaign_params(event)
         if event.price:
             params["value"] = float(event.price[0])
         in_usd = (
@@ -645,8 +792,7 @@ class _Simulation:
             else None,
             "items": [],
         }
-        if event.campaign:
-            row |= self._campaign_fields(event)
+        row |= self._campaign_fields(event, row["event_date"])
         if device.platform == "web":
             consent = "Yes" if device.pseudo_id else "No"
             row["privacy_info"] = {"analytics_storage": consent, "ads_storage": "No"}
@@ -657,26 +803,33 @@ class _Simulation:
         return row
 
     @staticmethod
-    def _campaign_fields(event: Event) -> dict:
-        """Where GA4 (2023-2024) puts a campaign: on the event that collected it, and on every
-        event of the session as its last-click source."""
-        source, medium, name, gclid = event.campaign
-        fields: dict[str, Any] = {
-            "session_traffic_source_last_click": {
-                "manual_campaign": {"source": source, "medium": medium, "campaign_name": name},
-                "cross_channel_campaign": {
-                    "source": source,
-                    "medium": medium,
-                    "campaign_name": name,
-                },
-            }
-        }
-        if event.name == "session_start":
-            fields["collected_traffic_source"] = {
-                "manual_source": source,
-                "manual_medium": medium,
-                "manual_campaign_name": name,
-                "gclid": gclid,
+    def _campaign_params(event: Event) -> dict:
+        source, medium, name, _, tagging, _ = event.campaign
+        if tagging == "utm":
+            return {"source": source, "medium": medium, "campaign": name}
+        if tagging == "gclid":
+            return {"gclid": f"gclid_{event.session[0]}"}
+        return {}
+
+    def _campaign_fields(self, event: Event, event_date: str) -> dict:
+        """Where GA4 puts a campaign: on the events that collected it (collected_traffic_source:
+        the tags, a gclid, or a search engine's referrer) and, once the export has it, on every
+        event of the session as GA4's last-click attribution (direct included)."""
+        fields: dict[str, Any] = {}
+        if event.tagged:
+            source, medium, name, _, tagging, _ = event.campaign
+            fields["collected_traffic_source"] = (
+                {"gclid": f"gclid_{event.session[0]}"}
+                if tagging == "gclid"
+                else {"manual_source": source, "manual_medium": medium}
+                | ({"manual_campaign_name": name} if tagging == "utm" else {})
+            )
+        if event.session[0] and event_date >= self.last_click_since:
+            source, medium, name = (event.attributed or ("(direct)", "(none)", "(direct)"))[:3]
+            last_click = {"source": source, "medium": medium, "campaign_name": name}
+            fields["session_traffic_source_last_click"] = {
+                "manual_campaign": last_click,
+                "cross_channel_campaign": last_click,
             }
         return fields
 
@@ -697,6 +850,7 @@ def generate(config: GeneratorConfig) -> dict:
     with ExitStack() as stack:
         sim = _Simulation(config, stack)
         sim.run()
+    ad_spend = _AdSpendSheet(config, sim.signups).write()
     final = Counter()
     for counts in sim.ga4.counts["final"].values():
         final.update(counts)
@@ -742,9 +896,38 @@ def generate(config: GeneratorConfig) -> dict:
             version: {day: dict(counts) for day, counts in sorted(by_day.items())}
             for version, by_day in sim.ga4.counts.items()
         },
+        "ad_spend": ad_spend,
+        "acquisition": _acquisition_truth(sim.acquisition, ad_spend["spend_krw"]),
     }
     (config.out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
     return truth
+
+
+def _acquisition_truth(tallies: Counter, spend_krw: dict[str, float]) -> dict:
+    """Per channel (bots left out): sign-ups by first touch, sessions, engaged sessions, new
+    users, revenue and spend in won, CAC per new user and ROAS; and the sessions that ran past
+    midnight."""
+    channels = {key.split(":")[1] for key in tallies if ":" in key} | set(spend_krw)
+    by_channel = {}
+    for channel in sorted(channels):
+        row = {
+            measure: round(tallies[f"{measure}:{channel}"], 2)
+            for measure in ("signups", "sessions", "engaged_sessions", "new_users", "revenue_krw")
+        }
+        spend = spend_krw.get(channel, 0)
+        row["spend_krw"] = spend
+        row["cac_per_new_user"] = (
+            round(spend / row["new_users"], 4) if spend and row["new_users"] else None
+        )
+        row["roas"] = round(row["revenue_krw"] / spend, 6) if spend else None
+        by_channel[channel] = row
+    return {
+        "lookback_days": b.ATTRIBUTION_LOOKBACK_DAYS,
+        "midnight_sessions": tallies["midnight_sessions"],
+        "by_channel": by_channel,
+        "note": "bots left out; every session credited to its own campaign, else the device's "
+        "last non-direct one within the look-back, else Direct",
+    }
 
 
 def declared_quiet_days(out: Path) -> str:

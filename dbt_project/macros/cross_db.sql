@@ -128,3 +128,14 @@
         create type if not exists float64 as double
     {%- endif -%}
 {%- endmacro %}
+
+{#- Whether a string contains a match of an RE2 pattern (both warehouses use RE2). -#}
+{% macro regex_contains(value, pattern) -%}
+    {{ return(adapter.dispatch('regex_contains', 'calback')(value, pattern)) }}
+{%- endmacro %}
+{% macro default__regex_contains(value, pattern) -%}
+    regexp_matches({{ value }}, {{ pattern }})
+{%- endmacro %}
+{% macro bigquery__regex_contains(value, pattern) -%}
+    regexp_contains({{ value }}, {{ pattern }})
+{%- endmacro %}

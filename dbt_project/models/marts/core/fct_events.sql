@@ -14,18 +14,14 @@ with events as (
 ),
 
 rates as (
-    select
-        currency,
-        valid_from,
-        lead(valid_from) over (partition by currency order by valid_from) as valid_until,
-        rate_to_reporting
-    from {{ ref('currency_rates') }}
+    select * from {{ ref('int_currency_rates') }}
 ),
 
 priced as (
     select
         events.*,
         events.event_name in ('{{ var("revenue_events") | join("', '") }}') as is_revenue_event,  -- noqa: LT05
+        events.event_name in ('{{ var("key_events") | join("', '") }}') as is_key_event,  -- noqa: LT05
         -- Revenue in the reporting currency: the amount at its currency's rate on the day,
         -- else GA4's USD value at the USD rate; NULL when neither is known.
         case
@@ -37,15 +33,9 @@ priced as (
         end as amount_in_reporting_currency
     from events
     left join rates as own_rate
-        on
-            events.currency = own_rate.currency
-            and events.event_date >= own_rate.valid_from
-            and (own_rate.valid_until is null or events.event_date < own_rate.valid_until)
+        on {{ rate_on_day('own_rate', 'events.currency', 'events.event_date') }}
     left join rates as usd_rate
-        on
-            usd_rate.currency = 'USD'
-            and events.event_date >= usd_rate.valid_from
-            and (usd_rate.valid_until is null or events.event_date < usd_rate.valid_until)
+        on {{ rate_on_day('usd_rate', "'USD'", 'events.event_date') }}
 ),
 
 final as (
@@ -65,6 +55,7 @@ final as (
         ga_session_id,
         ga_session_number,
         engagement_time_msec,
+        is_session_engaged,
         meeting_id,
         item_id,
         screen_name,
@@ -78,6 +69,7 @@ final as (
         session_source,
         session_medium,
         session_campaign,
+        is_key_event,
         is_revenue_event,
         case when is_revenue_event then amount end as revenue_amount,
         case when is_revenue_event then currency end as revenue_currency,

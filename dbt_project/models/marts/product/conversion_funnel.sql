@@ -51,6 +51,7 @@ reached as (
             cohorts.cohort_week,
             cast({{ loop.index }} as {{ dbt.type_bigint() }}) as step_number,
             '{{ step }}' as step_name,
+            {{ 'true' if step in var('key_events') else 'false' }} as is_key_event,
             count(step_{{ loop.index }}.user_id) as users  -- noqa: RF04
         from cohorts
         left join step_{{ loop.index }} on cohorts.user_id = step_{{ loop.index }}.user_id
@@ -64,6 +65,7 @@ final as (
         cohort_week,
         step_number,
         step_name,
+        is_key_event,
         users,
         users * 1.0 / nullif(
             lag(users) over (partition by cohort_week order by step_number), 0

@@ -32,6 +32,12 @@ final as (
         {{ ga4_param('ga_session_id', 'int_value') }} as ga_session_id,
         {{ ga4_param('ga_session_number', 'int_value') }} as ga_session_number,
         {{ ga4_param('engagement_time_msec', 'int_value') }} as engagement_time_msec,
+        -- GA4 marks a session engaged on its events ('1'; apps may send it as a number).
+        coalesce(
+            {{ ga4_param('session_engaged') }} = '1',
+            {{ ga4_param('session_engaged', 'int_value') }} = 1,
+            false
+        ) as is_session_engaged,
         {{ ga4_param('meeting_id') }} as meeting_id,
         {{ ga4_param('item_id') }} as item_id,
         coalesce(
