@@ -137,7 +137,9 @@ def _metadata(validated: Validated, warehouse: Warehouse) -> dict:
         ),
         "dagster/row_count": len(validated.rows),
         "preview": warehouse.preview(
-            "select sheet_row, spend_date, channel, source, medium, campaign, spend, currency, "
+            # The day as text: a DATE would show as a midnight timestamp.
+            "select sheet_row, cast(spend_date as string) as spend_date, channel, source, medium, "
+            "campaign, spend, currency, "
             f"impressions, clicks from {TABLE} order by sheet_row limit 5"
         ),
     }
