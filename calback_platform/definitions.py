@@ -14,12 +14,14 @@ from calback_platform.assets.dbt import (
     dbt_executable,
     dbt_project,
 )
+from calback_platform.assets.metrics import build_metrics_asset
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
     build_freshness_checks,
     build_freshness_sensor,
     mart_freshness_hours,
 )
+from calback_platform.digest import build_digest_job, build_digest_schedule
 from calback_platform.ingest.firestore.asset import build_firestore_assets
 from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
 from calback_platform.ingest.firestore.source import LocalFirestoreExport
@@ -131,6 +133,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         build_ad_spend_asset(pool, warehouse_kind),
         *build_dbt_assets(settings, partitions_def, pool, warehouse_kind),
         build_ab_test_results_asset(pool),
+        build_metrics_asset(settings, pool),
         purge,
     ]
     if settings.kpi_sheet_id:  # gspread takes a while to import: only when a sheet is written
@@ -170,14 +173,16 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     backup = build_backup_job(
         str(settings.instance_backup_dir), keep_days=settings.instance_backup_keep_days
     )
+    digest = build_digest_job(settings.board_url, pool)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, cleanup, backup],
+        jobs=[everything, cleanup, backup, digest],
         schedules=[
             schedule,
             build_cleanup_schedule(cleanup, running=not settings.is_local),
             build_backup_schedule(backup, running=not settings.is_local),
+            build_digest_schedule(digest, running=not settings.is_local),
         ],
         sensors=[
             *build_alert_sensors(settings.webserver_url),

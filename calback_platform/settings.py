@@ -77,6 +77,8 @@ class Settings:
     # Exclusive end of the daily partitions; None means "up to today".
     end_date: date | None
     webserver_url: str
+    # Where the board is served: the digest and the asset metadata link to it.
+    board_url: str
     # Secrets stay out of the settings' repr, so a logged Settings shows no token.
     slack_webhook_url: str | None = field(repr=False)
     slack_bot_token: str | None = field(repr=False)
@@ -224,6 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         start_date=start_date,
         end_date=end_date,
         webserver_url=environ.get("DAGSTER_WEBSERVER_URL", "http://localhost:3000").rstrip("/"),
+        board_url=environ.get("CALBACK_BOARD_URL", "http://localhost:3001").rstrip("/"),
         slack_webhook_url=environ.get("SLACK_WEBHOOK_URL") or None,
         slack_bot_token=environ.get("SLACK_BOT_TOKEN") or None,
         slack_channel=environ.get("SLACK_CHANNEL") or None,

@@ -155,7 +155,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _environment_of_this_call(values: Mapping[str, str]) -> Iterator[None]:
+def environment_of_this_call(values: Mapping[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -180,7 +180,7 @@ def start_dbt(
     """
     if settings.is_local:
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)  # dbt-duckdb will not
-    with _environment_of_this_call(dbt_environment(settings)):
+    with environment_of_this_call(dbt_environment(settings)):
         invocation = dbt.cli(args, context=context)
     adapter = invocation.adapter
     if adapter is not None and adapter.type() == "duckdb":

@@ -1,0 +1,225 @@
+"""The metric series: every metric of the semantic layer (dbt_project/models/semantic), queried
+through MetricFlow by day, week and month, and by the dimensions its definition says the board
+slices it by, into `metrics.metric_values`; the definitions themselves (label, description,
+format) into `metrics.metric_definitions`. The board and the Slack digest read these two tables
+only, so every number they show comes from the one definition of its metric.
+"""
+
+import json
+import multiprocessing
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+from calback_platform.assets.dbt import dbt_environment, dbt_project, environment_of_this_call
+from calback_platform.settings import Settings
+from calback_platform.warehouse.base import Warehouse
+
+METRIC_VALUES = "metrics.metric_values"
+METRIC_DEFINITIONS = "metrics.metric_definitions"
+GRAINS = ("day", "week", "month")
+VALUES_SCHEMA = pa.schema(
+    [
+        ("metric", pa.string()),
+        ("grain", pa.string()),
+        ("period_start", pa.date32()),
+        ("dimension", pa.string()),  # NULL: the metric as a whole
+        ("dimension_value", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    description: str
+    format: str
+    # The finest period it can be read by (a funnel is by sign-up week, frequent visitors by
+    # month), and the dimensions it is also read by.
+    finest_grain: str
+    slices: tuple[str, ...]
+
+
+def read_metrics(semantic_manifest: Path) -> list[Metric]:
+    """The metrics as dbt parsed them (target/semantic_manifest.json)."""
+    manifest = json.loads(semantic_manifest.read_text())
+    grain_of_measure = {}
+    for model in manifest["semantic_models"]:
+        grains = {
+            dimension["name"]: dimension["type_params"]["time_granularity"]
+            for dimension in model["dimensions"]
+            if dimension["type"] == "time"
+        }
+        for measure in model["measures"]:
+            time_dimension = (
+                measure["agg_time_dimension"] or model["defaults"]["agg_time_dimension"]
+            )
+            grain_of_measure[measure["name"]] = grains[time_dimension]
+    metrics = []
+    for metric in manifest["metrics"]:
+        meta = (metric.get("config") or {}).get("meta") or {}
+        measures = [m["name"] for m in metric["type_params"]["input_measures"]]
+        metrics.append(
+            Metric(
+                name=metric["name"],
+                label=metric["label"] or metric["name"],
+                description=" ".join(metric["description"].split()),
+                format=meta.get("format", "count"),
+                finest_grain=max((grain_of_measure[m] for m in measures), key=GRAINS.index),
+                slices=tuple(meta.get("slices", ())),
+            )
+        )
+    return metrics
+
+
+def semantic_layer_deps(semantic_manifest: Path) -> list[dg.AssetKey]:
+    """The models the semantic layer reads (and its time spine), as their assets' keys."""
+    manifest = json.loads(semantic_manifest.read_text())
+    relations = [model["node_relation"] for model in manifest["semantic_models"]]
+    relations += [
+        spine["node_relation"] for spine in manifest["project_configuration"]["time_spines"]
+    ]
+    return sorted({dg.AssetKey([r["schema_name"], r["alias"]]) for r in relations})
+
+
+def series_queries(metrics: list[Metric]) -> Iterator[tuple[str, str | None, list[str]]]:
+    """(grain, dimension or None, metric names): one MetricFlow query each."""
+    for grain in GRAINS:
+        readable = [m for m in metrics if GRAINS.index(m.finest_grain) <= GRAINS.index(grain)]
+        yield grain, None, [m.name for m in readable]
+        by_dimension = defaultdict(list)
+        for metric in readable:
+            for dimension in metric.slices:
+                by_dimension[dimension].append(metric.name)
+        for dimension, names in sorted(by_dimension.items()):
+            yield grain, dimension, names
+
+
+@contextmanager
+def metricflow_engine(settings: Settings) -> Iterator:
+    """MetricFlow as its CLI builds it: the dbt project's semantic manifest and the dbt adapter of
+    the profile's target, with the variables the profile reads set meanwhile."""
+    # MetricFlow and its dbt adapter take seconds to import: only the metrics run pays for them.
+    from dbt_metricflow.cli.cli_configuration import CLIConfiguration
+
+    project_dir = dbt_project().project_dir
+    with environment_of_this_call(dbt_environment(settings)):
+        configuration = CLIConfiguration()
+        configuration.setup(
+            dbt_profiles_path=project_dir,
+            dbt_project_path=project_dir,
+            configure_file_logging=False,
+        )
+        yield configuration.mf
+
+
+def query_series(engine, grain: str, dimension: str | None, names: list[str]) -> pd.DataFrame:
+    """One MetricFlow query, as rows of VALUES_SCHEMA."""
+    from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
+
+    time_column = f"metric_time__{grain}"
+    group_by = [time_column] + ([dimension] if dimension else [])
+    result = engine.query(
+        MetricFlowQueryRequest.create(metric_names=names, group_by_names=group_by)
+    ).result_df
+    frame = pd.DataFrame(list(result.rows), columns=list(result.column_names))
+    long = frame.melt(id_vars=group_by, value_vars=names, var_name="metric", value_name="value")
+    return pd.DataFrame(
+        {
+            "metric": long["metric"],
+            "grain": grain,
+            "period_start": pd.to_datetime(long[time_column]).dt.date,
+            "dimension": dimension,
+            "dimension_value": long[dimension].astype("string") if dimension else None,
+            "value": pd.to_numeric(long["value"], errors="raise").astype("float64"),
+        }
+    ).dropna(subset=["value"])
+
+
+def compute_series(settings: Settings, metrics: list[Metric]) -> pd.DataFrame:
+    """Every series of every metric, as rows of VALUES_SCHEMA."""
+    log = dg.get_dagster_logger()
+    parts = []
+    with metricflow_engine(settings) as engine:
+        for grain, dimension, names in series_queries(metrics):
+            frame = query_series(engine, grain, dimension, names)
+            by = f"{grain} and {dimension}" if dimension else grain
+            log.info(f"{len(names)} metrics by {by}: {len(frame)} values")
+            parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def compute_series_apart(settings: Settings, metrics: list[Metric]) -> pd.DataFrame:
+    """compute_series in a process of its own, as dbt runs in one: the dbt adapter MetricFlow
+    queries through keeps its connection (DuckDB: the database file) for its process's life."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+        return child.submit(compute_series, settings, metrics).result()
+
+
+def _typed(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def build_metrics_asset(settings: Settings, pool: str | None) -> dg.AssetsDefinition:
+    semantic_manifest = dbt_project().manifest_path.with_name("semantic_manifest.json")
+    deps = semantic_layer_deps(semantic_manifest)
+
+    @dg.asset(
+        key=dg.AssetKey(["metrics", "metric_values"]),
+        deps=deps,
+        group_name="metrics",
+        pool=pool,
+        kinds={"metricflow", "dbt"},
+        description=(
+            f"Every metric of the semantic layer by day, week and month (and by the dimensions "
+            f"its definition slices it by), queried through MetricFlow into {METRIC_VALUES}; "
+            f"their definitions in {METRIC_DEFINITIONS}. The board ({settings.board_url}) and "
+            "the Slack digest read only these."
+        ),
+    )
+    def metric_values(context: dg.AssetExecutionContext, warehouse: Warehouse):
+        metrics = read_metrics(semantic_manifest)
+        started = time.perf_counter()
+        values = _typed(compute_series_apart(settings, metrics), VALUES_SCHEMA)
+        context.log.info(f"{len(values)} values of {len(metrics)} metrics")
+        definitions = pd.DataFrame(
+            [
+                {
+                    "metric": m.name,
+                    "label": m.label,
+                    "description": m.description,
+                    "format": m.format,
+                    "finest_grain": m.finest_grain,
+                    "slices": ",".join(m.slices),
+                    "defined_at": datetime.now(timezone.utc),
+                }
+                for m in metrics
+            ]
+        )
+        warehouse.replace_table(METRIC_VALUES, values)
+        warehouse.replace_table(METRIC_DEFINITIONS, definitions)
+        return dg.MaterializeResult(
+            metadata={
+                "metrics": len(metrics),
+                "values": len(values),
+                "dagster/row_count": len(values),
+                "seconds": round(time.perf_counter() - started, 1),
+                "board": dg.MetadataValue.url(settings.board_url),
+                "latest_day": str(values.loc[values["grain"] == "day", "period_start"].max()),
+            }
+        )
+
+    return metric_values
