@@ -145,3 +145,18 @@ def platform(demo_dir: Path, tmp_path: Path) -> Platform:
     source = tmp_path / "source"
     shutil.copytree(demo_dir, source)
     return build_platform(source, tmp_path)
+
+
+MARTS_DAYS = 30
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """3,000 users over 30 days, every asset materialized in one single-run backfill: the marts,
+    the metric series and the tests that read them share it (once per xdist worker)."""
+    root = tmp_path_factory.mktemp("marts")
+    truth = generate(small_config(root / "source", users=3000, days=MARTS_DAYS, bad_share=0.002))
+    platform = build_platform(root / "source", root)
+    days = sorted(truth["ga4"]["final"])
+    assert platform.run(first=days[0], last=days[-1]).success
+    return platform, truth

@@ -82,3 +82,31 @@ def test_the_schedule_asks_once_and_only_after_the_daily_run_succeeded():
         # The digest ran: the next ticks of the morning ask for nothing.
         instance.create_run_for_job(job, run_config=request.run_config, tags=request.tags)
         assert "already asked for" in tick().skip_message
+
+
+def test_the_digest_posts_the_metrics_assets_numbers_to_slack(built):
+    from fake_slack import FakeSlack
+
+    from calback_platform.sensors.slack import SlackNotifier
+    from calback_platform.warehouse.duckdb import DuckDBWarehouse
+
+    platform, _ = built
+    (day, new_users, dau) = platform.query(
+        "select activity_date, new_users, dau from marts.daily_kpis "
+        "order by activity_date desc limit 1"
+    )[0]
+    slack = FakeSlack()
+    result = build_digest_job("http://board.test", pool=None).execute_in_process(
+        run_config={"ops": {"post_daily_digest": {"config": {"day": day.isoformat()}}}},
+        resources={
+            "warehouse": DuckDBWarehouse(path=str(platform.settings.duckdb_path)),
+            "slack": SlackNotifier(webhook_url=slack.webhook_url),
+        },
+    )
+    assert result.success
+    (text,) = slack.texts()
+    assert f"*Calback, {day:%A %Y-%m-%d}*" in text
+    assert (
+        f"• New users: *{new_users:,}* (" in text and f"• Daily active users: *{dau:,}* (" in text
+    )
+    assert "no value" not in text and "<http://board.test|Open the board>" in text

@@ -5,13 +5,11 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 import pytest
-from conftest import build_platform, small_config
+from conftest import MARTS_DAYS, build_platform
 
 from calback_platform.assets.dbt import dbt_project
-from calback_platform.demo.generator import generate
 from calback_platform.settings import DBT_PROJECT_DIR
 
-DAYS = 30
 MARTS = [
     "active_users_daily",
     "retention_classic",
@@ -25,17 +23,6 @@ MARTS = [
     "ab_test_results",
     "daily_kpis",
 ]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """3,000 users over 30 days, every asset materialized in one single-run backfill."""
-    root = tmp_path_factory.mktemp("marts")
-    truth = generate(small_config(root / "source", users=3000, days=DAYS, bad_share=0.002))
-    platform = build_platform(root / "source", root)
-    days = sorted(truth["ga4"]["final"])
-    assert platform.run(first=days[0], last=days[-1]).success
-    return platform, truth
 
 
 def _results(platform) -> dict:
@@ -142,7 +129,7 @@ def test_dau_equals_a_direct_count_from_the_source_files(built):
         for d, n in platform.query("select activity_date, dau from marts.active_users_daily")
     )
     start = date.fromisoformat(truth["config"]["start"])
-    sample = [(start + timedelta(days=n)).isoformat() for n in (0, 6, 13, 21, DAYS - 1)]
+    sample = [(start + timedelta(days=n)).isoformat() for n in (0, 6, 13, 21, MARTS_DAYS - 1)]
     assert {d: dau[d] for d in sample} == {d: expected[d] for d in sample}
     assert min(dau[d] for d in sample) > 10
 

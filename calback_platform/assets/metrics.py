@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import dagster as dg
 import pandas as pd
@@ -108,20 +109,40 @@ def series_queries(metrics: list[Metric]) -> Iterator[tuple[str, str | None, lis
 
 @contextmanager
 def metricflow_engine(settings: Settings) -> Iterator:
-    """MetricFlow as its CLI builds it: the dbt project's semantic manifest and the dbt adapter of
-    the profile's target, with the variables the profile reads set meanwhile."""
-    # MetricFlow and its dbt adapter take seconds to import: only the metrics run pays for them.
+    """MetricFlow over the dbt adapter of the target the runs use, with a semantic manifest parsed
+    for that target: the tables it queries are named as that target has them (the DuckDB file's
+    name, the BigQuery project), not as the manifest prepared for the code location has them."""
+    # MetricFlow and dbt take seconds to import: only the metrics run pays for them.
+    from dbt.cli.main import dbtRunner
     from dbt_metricflow.cli.cli_configuration import CLIConfiguration
+    from dbt_metricflow.cli.dbt_connectors.adapter_backed_client import AdapterBackedSqlClient
+    from metricflow.engine.metricflow_engine import MetricFlowEngine
+    from metricflow_semantics.model.dbt_manifest_parser import (
+        parse_manifest_from_dbt_generated_manifest,
+    )
+    from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
 
-    project_dir = dbt_project().project_dir
-    with environment_of_this_call(dbt_environment(settings)):
+    project_dir = Path(dbt_project().project_dir)
+    with environment_of_this_call(dbt_environment(settings)), TemporaryDirectory() as target:
+        paths = ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+        parsed = dbtRunner().invoke(
+            ["parse", *paths, "--target", settings.dbt_target, "--target-path", target, "--quiet"]
+        )
+        if not parsed.success:
+            raise RuntimeError(f"dbt parse for the semantic layer failed: {parsed.exception}")
         configuration = CLIConfiguration()
         configuration.setup(
             dbt_profiles_path=project_dir,
             dbt_project_path=project_dir,
             configure_file_logging=False,
         )
-        yield configuration.mf
+        manifest = Path(target, "semantic_manifest.json").read_text()
+        yield MetricFlowEngine(
+            semantic_manifest_lookup=SemanticManifestLookup(
+                parse_manifest_from_dbt_generated_manifest(manifest_json_string=manifest)
+            ),
+            sql_client=AdapterBackedSqlClient(configuration.dbt_artifacts.adapter),
+        )
 
 
 def query_series(engine, grain: str, dimension: str | None, names: list[str]) -> pd.DataFrame:
@@ -135,16 +156,18 @@ def query_series(engine, grain: str, dimension: str | None, names: list[str]) ->
     ).result_df
     frame = pd.DataFrame(list(result.rows), columns=list(result.column_names))
     long = frame.melt(id_vars=group_by, value_vars=names, var_name="metric", value_name="value")
-    return pd.DataFrame(
+    values = pd.DataFrame(
         {
             "metric": long["metric"],
             "grain": grain,
             "period_start": pd.to_datetime(long[time_column]).dt.date,
-            "dimension": dimension,
-            "dimension_value": long[dimension].astype("string") if dimension else None,
+            "dimension": pd.Series(dimension, index=long.index, dtype="string"),
+            "dimension_value": long[dimension].astype("string") if dimension else pd.NA,
             "value": pd.to_numeric(long["value"], errors="raise").astype("float64"),
         }
-    ).dropna(subset=["value"])
+    )
+    values["dimension_value"] = values["dimension_value"].astype("string")
+    return values.dropna(subset=["value"])
 
 
 def compute_series(settings: Settings, metrics: list[Metric]) -> pd.DataFrame:

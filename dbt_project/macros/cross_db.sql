@@ -139,3 +139,17 @@
 {% macro bigquery__regex_contains(value, pattern) -%}
     regexp_contains({{ value }}, {{ pattern }})
 {%- endmacro %}
+
+{#- One row per day from `first` to `last` (ISO dates, both included), as column date_day; no query
+    at compile time (dbt.date_spine runs one, which an offline compile cannot). -#}
+{% macro date_series(first, last) -%}
+    {{ return(adapter.dispatch('date_series', 'calback')(first, last)) }}
+{%- endmacro %}
+{% macro default__date_series(first, last) -%}
+    select cast(range as date) as date_day
+    from range(date '{{ first }}', date '{{ last }}' + interval 1 day, interval 1 day)
+{%- endmacro %}
+{% macro bigquery__date_series(first, last) -%}
+    select date_day
+    from unnest(generate_date_array(date '{{ first }}', date '{{ last }}')) as date_day
+{%- endmacro %}

@@ -1,8 +1,8 @@
 -- The calendar MetricFlow needs (period grains, offset windows, filling empty days): one row per
--- day. dbt.date_spine renders on DuckDB and BigQuery alike.
+-- day.
 with days as (
-    {{ dbt.date_spine("day", "cast('2020-01-01' as date)", "cast('2036-01-01' as date)") }}
+    {{ date_series('2020-01-01', '2035-12-31') }}
 )
 
-select cast(date_day as date) as date_day
+select date_day
 from days
