@@ -14,7 +14,11 @@ from calback_platform.assets.dbt import (
     dbt_executable,
     dbt_project,
 )
-from calback_platform.assets.metrics import build_metrics_asset
+from calback_platform.assets.metrics import (
+    METRICS_ASSET,
+    build_metrics_asset,
+    build_metrics_job_and_sensor,
+)
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
     build_freshness_checks,
@@ -161,8 +165,11 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     ]
     everything = dg.define_asset_job(
         DAILY_JOB,
-        # Freshness checks are the freshness sensor's to run, on the clock, not after each load.
-        selection=dg.AssetSelection.all() - dg.AssetSelection.checks(*freshness),
+        # Freshness checks are the freshness sensor's to run, on the clock, not after each load;
+        # the metric series run once after the daily run, in a job of their own.
+        selection=dg.AssetSelection.all()
+        - dg.AssetSelection.checks(*freshness)
+        - dg.AssetSelection.assets(METRICS_ASSET),
         description=(
             "Every asset: Firestore, GA4 and the ad spend sheet into the warehouse, then all "
             "dbt models."
@@ -174,10 +181,11 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         str(settings.instance_backup_dir), keep_days=settings.instance_backup_keep_days
     )
     digest = build_digest_job(settings.board_url, pool)
+    metrics_job, metrics_sensor = build_metrics_job_and_sensor(everything)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, cleanup, backup, digest],
+        jobs=[everything, metrics_job, cleanup, backup, digest],
         schedules=[
             schedule,
             build_cleanup_schedule(cleanup, running=not settings.is_local),
@@ -187,6 +195,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         sensors=[
             *build_alert_sensors(settings.webserver_url),
             build_freshness_sensor(freshness),
+            metrics_sensor,
             build_missed_run_sensor(
                 schedule.name,
                 settings.daily_run_deadline_hour,

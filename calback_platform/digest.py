@@ -2,10 +2,10 @@
 with a link to the board.
 
 A schedule ticks every hour of the Asia/Seoul morning. It asks for a digest of yesterday only
-once the daily run that ended on yesterday has succeeded (a failed run has its own alert), and
-under the run key `digest-<day>`, which Dagster launches once: the digest is sent once per day,
-never twice. The numbers are the metrics asset's series (`metrics.metric_values`), the ones the
-board shows, so the digest and the board never disagree.
+once the daily run that ended on yesterday has succeeded (a failed run has its own alert) and
+the metric series were refreshed after it, under the run key `digest-<day>`, which Dagster
+launches once: the digest is sent once per day, never twice. The numbers are the metrics
+asset's series (`metrics.metric_values`), the ones the board shows, so the two never disagree.
 """
 
 from datetime import date, timedelta
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from pydantic import Field
 
+from calback_platform.assets.metrics import METRICS_ASSET
 from calback_platform.partitions import TIMEZONE
 from calback_platform.schedules import DAILY_JOB, status
 from calback_platform.sensors.slack import SlackNotifier
@@ -125,6 +126,10 @@ def build_digest_schedule(job: dg.JobDefinition, running: bool) -> dg.ScheduleDe
         if not runs or runs[0].status != dg.DagsterRunStatus.SUCCESS:
             state = runs[0].status.value if runs else "not started"
             return dg.SkipReason(f"The daily run of {day} has not succeeded ({state}).")
+        ended = context.instance.get_run_record_by_id(runs[0].run_id).end_time or 0
+        refreshed = context.instance.get_latest_materialization_event(METRICS_ASSET)
+        if not refreshed or refreshed.timestamp < ended:
+            return dg.SkipReason(f"The metrics are not refreshed since the daily run of {day}.")
         if context.instance.get_runs(filters=dg.RunsFilter(job_name=job.name, tags={DAY_TAG: day})):
             return dg.SkipReason(f"The digest of {day} was already asked for.")
         return dg.RunRequest(

@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from calback_platform.assets.metrics import METRICS_JOB
 from calback_platform.demo.generator import GeneratorConfig, declared_quiet_days, generate
 from calback_platform.schedules import DAILY_JOB
 from calback_platform.settings import Settings, load_settings
@@ -120,6 +121,13 @@ class Platform:
                 **kwargs,
             )
 
+    def run_job(self, name: str) -> dg.ExecuteInProcessResult:
+        """One of the other jobs (the metric series, the digest), on a throwaway instance."""
+        with dg.instance_for_test() as instance:
+            return self.defs.resolve_job_def(name).execute_in_process(
+                instance=instance, raise_on_error=False
+            )
+
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.settings.duckdb_path), read_only=True) as con:
             return con.execute(sql).fetchall()
@@ -159,4 +167,5 @@ def built(tmp_path_factory):
     platform = build_platform(root / "source", root)
     days = sorted(truth["ga4"]["final"])
     assert platform.run(first=days[0], last=days[-1]).success
+    assert platform.run_job(METRICS_JOB).success
     return platform, truth

@@ -1,5 +1,5 @@
 """The daily Slack digest: its text, and when its schedule asks for it (once per day, only after
-the daily run of that day succeeded)."""
+the daily run of that day succeeded and the metrics were refreshed after it)."""
 
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from calback_platform.assets.metrics import METRICS_ASSET
 from calback_platform.digest import (
     DAY_TAG,
     build_digest_job,
@@ -73,6 +74,8 @@ def test_the_schedule_asks_once_and_only_after_the_daily_run_succeeded():
         _daily_run(instance, "2024-06-28", succeeds=False)
         assert "has not succeeded (FAILURE)" in tick().skip_message
         _daily_run(instance, "2024-06-28", succeeds=True)
+        assert "metrics are not refreshed" in tick().skip_message
+        instance.report_runless_asset_event(dg.AssetMaterialization(METRICS_ASSET))
         (request,) = tick().run_requests
         assert request.run_key == "digest-2024-06-28"
         assert request.tags[DAY_TAG] == "2024-06-28"
@@ -110,3 +113,28 @@ def test_the_digest_posts_the_metrics_assets_numbers_to_slack(built):
         f"• New users: *{new_users:,}* (" in text and f"• Daily active users: *{dau:,}* (" in text
     )
     assert "no value" not in text and "<http://board.test|Open the board>" in text
+
+
+def test_the_metric_series_are_refreshed_once_after_each_successful_daily_run():
+    from calback_platform.assets.metrics import build_metrics_job_and_sensor
+
+    @dg.op
+    def build() -> None:
+        return None
+
+    @dg.job(name=DAILY_JOB)
+    def daily():
+        build()
+
+    _, sensor = build_metrics_job_and_sensor(daily)
+    with dg.instance_for_test() as instance:
+        result = daily.execute_in_process(instance=instance)
+        (success,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=success.dagster_event,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+        )
+        request = sensor(context)
+    assert request.run_key == f"metrics-after-{result.run_id}"

@@ -25,6 +25,8 @@ from calback_platform.assets.dbt import dbt_environment, dbt_project, environmen
 from calback_platform.settings import Settings
 from calback_platform.warehouse.base import Warehouse
 
+METRICS_ASSET = dg.AssetKey(["metrics", "metric_values"])
+METRICS_JOB = "refresh_metrics"
 METRIC_VALUES = "metrics.metric_values"
 METRIC_DEFINITIONS = "metrics.metric_definitions"
 GRAINS = ("day", "week", "month")
@@ -201,7 +203,7 @@ def build_metrics_asset(settings: Settings, pool: str | None) -> dg.AssetsDefini
     deps = semantic_layer_deps(semantic_manifest)
 
     @dg.asset(
-        key=dg.AssetKey(["metrics", "metric_values"]),
+        key=METRICS_ASSET,
         deps=deps,
         group_name="metrics",
         pool=pool,
@@ -246,3 +248,26 @@ def build_metrics_asset(settings: Settings, pool: str | None) -> dg.AssetsDefini
         )
 
     return metric_values
+
+
+def build_metrics_job_and_sensor(daily_job) -> tuple:
+    """The metric series are one job, run once after each successful daily run (not in each
+    partition or backfill run: they read whole marts, not a window)."""
+    job = dg.define_asset_job(
+        METRICS_JOB,
+        selection=dg.AssetSelection.assets(METRICS_ASSET),
+        description="Every metric through MetricFlow into the metrics schema.",
+    )
+
+    @dg.run_status_sensor(
+        name="metrics_after_daily_run",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[daily_job],
+        request_job=job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Refreshes the metric series after each successful daily run.",
+    )
+    def metrics_after_daily_run(context: dg.RunStatusSensorContext):
+        return dg.RunRequest(run_key=f"metrics-after-{context.dagster_run.run_id}")
+
+    return job, metrics_after_daily_run
