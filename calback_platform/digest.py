@@ -9,14 +9,13 @@ asset's series (`metrics.metric_values`), the ones the board shows, so the two n
 """
 
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import Field
 
 from calback_platform.assets.metrics import METRICS_ASSET
 from calback_platform.partitions import TIMEZONE
-from calback_platform.schedules import DAILY_JOB, status
+from calback_platform.schedules import DAILY_JOB, scheduled_yesterday, status
 from calback_platform.sensors.slack import SlackNotifier
 from calback_platform.warehouse.base import Warehouse
 
@@ -115,8 +114,7 @@ def build_digest_schedule(job: dg.JobDefinition, running: bool) -> dg.ScheduleDe
         description="Yesterday's digest, once, after the daily run of yesterday succeeded.",
     )
     def daily_digest_schedule(context: dg.ScheduleEvaluationContext):
-        now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
-        day = (now - timedelta(days=1)).date().isoformat()
+        day = scheduled_yesterday(context).isoformat()
         runs = context.instance.get_runs(
             filters=dg.RunsFilter(
                 job_name=DAILY_JOB, tags={"dagster/asset_partition_range_end": day}

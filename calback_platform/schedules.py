@@ -3,7 +3,7 @@ the night, the instance's own upkeep."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -36,6 +36,12 @@ def nightly_schedule(
     )
 
 
+def scheduled_yesterday(context: dg.ScheduleEvaluationContext) -> date:
+    """The Asia/Seoul day before the tick's scheduled time."""
+    now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
+    return (now - timedelta(days=1)).date()
+
+
 def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, partitions_def, running: bool):
     @dg.schedule(
         name=DAILY_SCHEDULE,
@@ -46,8 +52,7 @@ def build_daily_schedule(job: dg.UnresolvedAssetJobDefinition, partitions_def, r
         description="Yesterday and the 3 days before it (GA4 late data), as one run.",
     )
     def daily_refresh(context: dg.ScheduleEvaluationContext):
-        now = context.scheduled_execution_time.astimezone(ZoneInfo(TIMEZONE))
-        yesterday = (now - timedelta(days=1)).date()
+        yesterday = scheduled_yesterday(context)
         first = yesterday - timedelta(days=GA4_LOOKBACK_DAYS)
         keys = partitions_def.get_partition_keys()
         wanted = [k for k in keys if first.isoformat() <= k <= yesterday.isoformat()]
