@@ -1,4 +1,5 @@
-"""`calback` command line: generate demo data, prepare the dbt manifest, check health."""
+"""`calback` command line: generate demo data, prepare the dbt manifest, check health, serve
+the board."""
 
 from __future__ import annotations
 
@@ -74,6 +75,18 @@ def _restore_instance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _board(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from calback_platform.board.serve import serve
+    from calback_platform.settings import load_settings
+
+    settings = load_settings()
+    port = args.port or urlsplit(settings.board_url).port or 3001
+    serve(settings.board_dir / "site", args.host, port, settings.webserver_url)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calback", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     restore.add_argument("dump", help="a dagster-instance-*.dump file")
     restore.set_defaults(run=_restore_instance)
+
+    board = commands.add_parser(
+        "board", help="serve the built board (the board/site asset) on loopback"
+    )
+    board.add_argument("--host", default="127.0.0.1")
+    board.add_argument("--port", type=int, help="default: the port of CALBACK_BOARD_URL")
+    board.set_defaults(run=_board)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -26,13 +26,17 @@ def dbt_path() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def main() -> None:
-    parent = os.getppid()
+def end_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when `parent` (the thread that started it) ends."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent:  # the parent ended before the request was in place
-            sys.exit("calback-dbt: the process that started dbt has ended; not running it")
+            sys.exit("the process that started this one has ended; not running")
+
+
+def main() -> None:
+    end_with_parent(os.getppid())
     dbt = dbt_path()
     os.execv(dbt, [dbt, *sys.argv[1:]])

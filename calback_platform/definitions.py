@@ -19,6 +19,7 @@ from calback_platform.assets.metrics import (
     build_metrics_asset,
     build_metrics_job_and_sensor,
 )
+from calback_platform.board.assets import BOARD_EXPORT, BOARD_SITE, build_board_assets
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
     build_freshness_checks,
@@ -163,13 +164,15 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         no_plain_personal_data,
         *freshness,
     ]
+    check_keys = [key for definition in [*assets, *checks] for key in definition.check_keys]
+    assets += build_board_assets(settings, pool, check_keys)
     everything = dg.define_asset_job(
         DAILY_JOB,
         # Freshness checks are the freshness sensor's to run, on the clock, not after each load;
-        # the metric series run once after the daily run, in a job of their own.
+        # the metric series and the board run once after the daily run, in a job of their own.
         selection=dg.AssetSelection.all()
         - dg.AssetSelection.checks(*freshness)
-        - dg.AssetSelection.assets(METRICS_ASSET),
+        - dg.AssetSelection.assets(METRICS_ASSET, BOARD_EXPORT, BOARD_SITE),
         description=(
             "Every asset: Firestore, GA4 and the ad spend sheet into the warehouse, then all "
             "dbt models."
@@ -181,7 +184,9 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         str(settings.instance_backup_dir), keep_days=settings.instance_backup_keep_days
     )
     digest = build_digest_job(settings.board_url, pool)
-    metrics_job, metrics_sensor = build_metrics_job_and_sensor(everything)
+    metrics_job, metrics_sensor = build_metrics_job_and_sensor(
+        everything, dg.AssetSelection.assets(METRICS_ASSET, BOARD_EXPORT, BOARD_SITE)
+    )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -8,6 +8,7 @@ launches once: the digest is sent once per day, never twice. The numbers are the
 asset's series (`metrics.metric_values`), the ones the board shows, so the two never disagree.
 """
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
@@ -22,14 +23,8 @@ from calback_platform.warehouse.base import Warehouse
 DIGEST_JOB = "daily_digest"
 DAY_TAG = "calback/digest_day"
 # The metrics of the digest, in order: (metric, label, how its value reads).
-HEADLINES = (
-    ("new_users", "New users", "{:,.0f}"),
-    ("dau", "Daily active users", "{:,.0f}"),
-    ("stickiness", "Stickiness (DAU / MAU)", "{:.1%}"),
-    ("meetings_confirmed", "Meetings confirmed", "{:,.0f}"),
-    ("purchases", "Purchases", "{:,.0f}"),
-    ("revenue", "Revenue (reporting currency)", "{:,.0f}"),
-)
+# How a value of each format (the metric's meta.format) reads.
+SHAPES = {"count": "{:,.0f}", "percent": "{:.1%}", "currency": "{:,.0f}", "ratio": "{:.2f}"}
 BASELINE_DAYS = 7
 
 
@@ -37,11 +32,21 @@ class DigestConfig(dg.Config):
     day: str = Field(description="The day (YYYY-MM-DD, Asia/Seoul) the digest reports.")
 
 
-def digest_text(day: date, series: dict[str, dict[date, float]], board_url: str) -> str:
+@dataclass(frozen=True)
+class Headline:
+    metric: str
+    label: str
+    format: str
+
+
+def digest_text(
+    day: date, headlines: list[Headline], series: dict[str, dict[date, float]], board_url: str
+) -> str:
     """The digest of `day` from each headline metric's daily values."""
     lines = [f":bar_chart: *Calback, {day:%A %Y-%m-%d}* (vs the {BASELINE_DAYS} days before)"]
-    for metric, label, shape in HEADLINES:
-        values = series.get(metric, {})
+    for headline in headlines:
+        label, shape = headline.label, SHAPES[headline.format]
+        values = series.get(headline.metric, {})
         if day not in values:
             lines.append(f"• {label}: no value")
             continue
@@ -61,9 +66,20 @@ def _baseline_days(day: date) -> list[date]:
     return [day - timedelta(days=n) for n in range(1, BASELINE_DAYS + 1)]
 
 
-def read_series(warehouse: Warehouse, day: date) -> dict[str, dict[date, float]]:
+def read_headlines(warehouse: Warehouse) -> list[Headline]:
+    """The headline metrics, in their order, as the semantic layer defines them."""
+    rows = warehouse.query(
+        "select metric, label, format from metrics.metric_definitions "
+        "where headline is not null order by headline"
+    )
+    return [Headline(*row) for row in rows]
+
+
+def read_series(
+    warehouse: Warehouse, headlines: list[Headline], day: date
+) -> dict[str, dict[date, float]]:
     """The headline metrics' daily values from `day` minus the baseline to `day`."""
-    metrics = ", ".join(f"'{metric}'" for metric, _, _ in HEADLINES)
+    metrics = ", ".join(f"'{headline.metric}'" for headline in headlines)
     first = day - timedelta(days=BASELINE_DAYS)
     rows = warehouse.query(
         "select metric, period_start, value from metrics.metric_values "
@@ -92,7 +108,8 @@ def build_digest_job(board_url: str, pool: str | None) -> dg.JobDefinition:
         slack: SlackNotifier,
     ) -> None:
         day = date.fromisoformat(config.day)
-        text = digest_text(day, read_series(warehouse, day), board_url)
+        headlines = read_headlines(warehouse)
+        text = digest_text(day, headlines, read_series(warehouse, headlines, day), board_url)
         context.log.info(f"Digest of {day}:\n{text}")
         slack.send(text, context.log)
 

@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from calback_platform.assets.metrics import METRICS_JOB
+from calback_platform.assets.metrics import METRICS_ASSET, METRICS_JOB
 from calback_platform.demo.generator import GeneratorConfig, declared_quiet_days, generate
 from calback_platform.schedules import DAILY_JOB
 from calback_platform.settings import Settings, load_settings
@@ -121,11 +121,15 @@ class Platform:
                 **kwargs,
             )
 
-    def run_job(self, name: str) -> dg.ExecuteInProcessResult:
-        """One of the other jobs (the metric series, the digest), on a throwaway instance."""
-        with dg.instance_for_test() as instance:
+    def run_job(
+        self, name: str, selection: list[dg.AssetKey] | None = None, instance=None
+    ) -> dg.ExecuteInProcessResult:
+        """One of the other jobs (the metric series, the board, the digest), or `selection` of
+        its assets, on `instance` if given, else on a throwaway one."""
+        with ExitStack() as stack:
+            instance = instance or stack.enter_context(dg.instance_for_test())
             return self.defs.resolve_job_def(name).execute_in_process(
-                instance=instance, raise_on_error=False
+                instance=instance, raise_on_error=False, asset_selection=selection
             )
 
     def query(self, sql: str) -> list[tuple]:
@@ -167,5 +171,5 @@ def built(tmp_path_factory):
     platform = build_platform(root / "source", root)
     days = sorted(truth["ga4"]["final"])
     assert platform.run(first=days[0], last=days[-1]).success
-    assert platform.run_job(METRICS_JOB).success
+    assert platform.run_job(METRICS_JOB, selection=[METRICS_ASSET]).success
     return platform, truth

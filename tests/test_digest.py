@@ -10,6 +10,7 @@ import pytest
 from calback_platform.assets.metrics import METRICS_ASSET
 from calback_platform.digest import (
     DAY_TAG,
+    Headline,
     build_digest_job,
     build_digest_schedule,
     digest_text,
@@ -26,7 +27,13 @@ def test_the_digest_compares_the_day_with_the_average_of_the_seven_before():
         "stickiness": {DAY: 0.2, **dict.fromkeys(before, 0.25)},
         "revenue": {DAY: 1_234_567.0, DAY - timedelta(days=1): 1_000_000.0},
     }
-    text = digest_text(DAY, series, "http://board.test")
+    headlines = [
+        Headline("new_users", "New users", "count"),
+        Headline("dau", "Daily active users", "count"),
+        Headline("stickiness", "Stickiness (DAU / MAU)", "percent"),
+        Headline("revenue", "Revenue (reporting currency)", "currency"),
+    ]
+    text = digest_text(DAY, headlines, series, "http://board.test")
     assert "*Calback, Friday 2024-06-28*" in text
     assert "• New users: *130* (+25% vs 104)" in text
     assert "• Stickiness (DAU / MAU): *20.0%* (-20% vs 25.0%)" in text
@@ -109,9 +116,8 @@ def test_the_digest_posts_the_metrics_assets_numbers_to_slack(built):
     assert result.success
     (text,) = slack.texts()
     assert f"*Calback, {day:%A %Y-%m-%d}*" in text
-    assert (
-        f"• New users: *{new_users:,}* (" in text and f"• Daily active users: *{dau:,}* (" in text
-    )
+    assert f"• New users: *{new_users:,}* (" in text
+    assert f"• Daily active users (DAU): *{dau:,}* (" in text
     assert "no value" not in text and "<http://board.test|Open the board>" in text
 
 
@@ -126,7 +132,7 @@ def test_the_metric_series_are_refreshed_once_after_each_successful_daily_run():
     def daily():
         build()
 
-    _, sensor = build_metrics_job_and_sensor(daily)
+    _, sensor = build_metrics_job_and_sensor(daily, dg.AssetSelection.all())
     with dg.instance_for_test() as instance:
         result = daily.execute_in_process(instance=instance)
         (success,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)

@@ -7,6 +7,7 @@ from calback_platform.warehouse.base import Warehouse
 
 AB_TEST_USERS = dg.AssetKey(["marts", "ab_test_users"])
 EXPERIMENT_VARIANTS = dg.AssetKey(["marts", "experiment_variants"])
+AB_TEST_RESULTS = "marts.ab_test_results"
 
 
 class AbTestConfig(dg.Config):
@@ -51,7 +52,7 @@ def build_ab_test_results_asset(pool: str | None) -> dg.AssetsDefinition:
         )
         variants = warehouse.query_frame("select * from marts.experiment_variants")
         results = experiment_results(users, variants, config)
-        rows = warehouse.replace_table("marts.ab_test_results", results)
+        rows = warehouse.replace_table(AB_TEST_RESULTS, results)
         flagged = sorted(set(results.loc[results["srm_flag"], "experiment_id"]))
         if flagged:
             context.log.warning(f"Sample-ratio mismatch in {flagged}: do not trust their lifts")

@@ -52,6 +52,8 @@ class Metric:
     # month), and the dimensions it is also read by.
     finest_grain: str
     slices: tuple[str, ...]
+    # Its place among the headline metrics (the board's front page, the digest), if it is one.
+    headline: int | None = None
 
 
 def read_metrics(semantic_manifest: Path) -> list[Metric]:
@@ -81,6 +83,7 @@ def read_metrics(semantic_manifest: Path) -> list[Metric]:
                 format=meta.get("format", "count"),
                 finest_grain=max((grain_of_measure[m] for m in measures), key=GRAINS.index),
                 slices=tuple(meta.get("slices", ())),
+                headline=meta.get("headline"),
             )
         )
     return metrics
@@ -229,11 +232,13 @@ def build_metrics_asset(settings: Settings, pool: str | None) -> dg.AssetsDefini
                     "format": m.format,
                     "finest_grain": m.finest_grain,
                     "slices": ",".join(m.slices),
+                    "headline": m.headline,
                     "defined_at": datetime.now(timezone.utc),
                 }
                 for m in metrics
             ]
         )
+        definitions["headline"] = definitions["headline"].astype("Int64")
         warehouse.replace_table(METRIC_VALUES, values)
         warehouse.replace_table(METRIC_DEFINITIONS, definitions)
         return dg.MaterializeResult(
@@ -250,13 +255,14 @@ def build_metrics_asset(settings: Settings, pool: str | None) -> dg.AssetsDefini
     return metric_values
 
 
-def build_metrics_job_and_sensor(daily_job) -> tuple:
-    """The metric series are one job, run once after each successful daily run (not in each
-    partition or backfill run: they read whole marts, not a window)."""
+def build_metrics_job_and_sensor(daily_job, selection: dg.AssetSelection) -> tuple:
+    """The metric series and what reads them (the board) are one job, run once after each
+    successful daily run (not in each partition or backfill run: they read whole marts, not a
+    window)."""
     job = dg.define_asset_job(
         METRICS_JOB,
-        selection=dg.AssetSelection.assets(METRICS_ASSET),
-        description="Every metric through MetricFlow into the metrics schema.",
+        selection=selection,
+        description="Every metric through MetricFlow into the metrics schema, then the board.",
     )
 
     @dg.run_status_sensor(
@@ -265,7 +271,7 @@ def build_metrics_job_and_sensor(daily_job) -> tuple:
         monitored_jobs=[daily_job],
         request_job=job,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Refreshes the metric series after each successful daily run.",
+        description="Refreshes the metric series and the board after each successful daily run.",
     )
     def metrics_after_daily_run(context: dg.RunStatusSensorContext):
         return dg.RunRequest(run_key=f"metrics-after-{context.dagster_run.run_id}")

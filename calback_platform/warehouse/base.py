@@ -30,6 +30,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Replace `schema.table` with `frame` in one transaction; returns the row count."""
 
+    @abstractmethod
+    def has_table(self, table: str) -> bool:
+        """Whether `schema.table` exists (a source that never landed has none)."""
+
     def preview(self, sql: str) -> dg.MetadataValue:
         """A query's first rows as Markdown, for asset metadata."""
         frame = self.query_frame(sql)

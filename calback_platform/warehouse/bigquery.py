@@ -133,6 +133,10 @@ class BigQueryWarehouse(Warehouse):
                 spill.seek(0)
                 client.load_table_from_file(spill, stage, job_config=config).result()
 
+    def has_table(self, table: str) -> bool:
+        with self.client() as client:
+            return self.exists(client, self.table(table))
+
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with self.client() as client:
             return self.run(client, sql, parameters or ())

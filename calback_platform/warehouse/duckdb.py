@@ -52,6 +52,10 @@ class DuckDBWarehouse(Warehouse):
             [schema, name],
         ).fetchone()[0]
 
+    def has_table(self, table: str) -> bool:
+        with self.connect() as con:
+            return self.exists(con, table)
+
     def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
         with self.connect() as con:
             return con.execute(sql, parameters or []).fetchall()
@@ -59,6 +63,25 @@ class DuckDBWarehouse(Warehouse):
     def query_frame(self, sql: str) -> pd.DataFrame:
         with self.connect() as con:
             return con.execute(sql).df()
+
+    def copy_tables(self, tables: tuple[str, ...], path: Path, storage_version: str) -> dict:
+        """Copy tables into a DuckDB file of their own, written in `storage_version` for readers
+        on an older DuckDB, and renamed into place whole; their row counts."""
+        staging = path.with_name(f".{path.name}.partial")
+        staging.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        counts = {}
+        with self.connect() as con:
+            con.execute(f"attach '{staging}' as copy (storage_version '{storage_version}')")
+            try:
+                for table in tables:
+                    con.execute(f"create schema if not exists copy.{table.split('.')[0]}")
+                    con.execute(f"create table copy.{table} as select * from {table}")
+                    counts[table] = con.execute(f"select count(*) from copy.{table}").fetchone()[0]
+            finally:
+                con.execute("detach copy")
+        staging.replace(path)
+        return counts
 
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         schema = table.split(".")[0]

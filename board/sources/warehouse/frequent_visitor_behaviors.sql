@@ -1,0 +1,1 @@
+select * from marts.frequent_visitor_behaviors
