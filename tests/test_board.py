@@ -183,3 +183,37 @@ def _build(path: Path) -> Path:
     path.mkdir(parents=True)
     (path / "index.html").write_text(str(path))
     return path
+
+
+def test_the_build_reads_the_board_copy_locally_and_bigquery_in_prod(tmp_path):
+    import sqlglot
+    import yaml
+    from test_settings import PROD
+
+    from calback_platform.board.site import BOARD_PROJECT, prepare_build_dir
+    from calback_platform.settings import load_settings
+
+    export = tmp_path / "board" / "board.duckdb"
+    specs = {}
+    for name, settings in [("local", load_settings({})), ("prod", load_settings(PROD))]:
+        prepare_build_dir(tmp_path / name, settings, export)
+        sources = tmp_path / name / "sources" / "warehouse"
+        specs[name] = yaml.safe_load((sources / "connection.yaml").read_text())
+    local = tmp_path / "local" / "sources" / "warehouse"
+    assert specs["local"]["type"] == "duckdb"
+    assert (local / specs["local"]["options"]["filename"]).resolve() == export.resolve()
+    assert specs["prod"] == {
+        "name": "warehouse",
+        "type": "bigquery",
+        "options": {
+            "project_id": "calback-prod",
+            "location": "asia-northeast3",
+            "authenticator": "gcloud-cli",
+        },
+    }
+    # One set of source queries for both, written so that BigQuery and DuckDB both read them.
+    queries = sorted((BOARD_PROJECT / "sources" / "warehouse").glob("*.sql"))
+    assert [q.name for q in queries] == sorted(q.name for q in local.glob("*.sql"))
+    for query in queries:
+        for dialect in ("bigquery", "duckdb"):
+            sqlglot.parse_one(query.read_text(), read=dialect)
