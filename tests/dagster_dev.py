@@ -14,6 +14,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from calback_platform.demo.generator import declared_quiet_days
 from calback_platform.health import run_checks
 from calback_platform.settings import DBT_PROJECT_DIR, PROJECT_ROOT
@@ -52,8 +54,19 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _instance_config(overrides: dict[str, dict]) -> str:
+    """The shipped dagster.yaml, with the settings of `overrides` replaced section by section."""
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    for section, settings in overrides.items():
+        config[section] = {**config.get(section, {}), **settings}
+    return yaml.safe_dump(config)
+
+
 @contextmanager
-def dagster_dev(source_dir: Path, workdir: Path) -> Iterator[DagsterDev]:
+def dagster_dev(
+    source_dir: Path, workdir: Path, instance: dict[str, dict] | None = None
+) -> Iterator[DagsterDev]:
+    """`instance`: settings that replace those of the shipped dagster.yaml, by section."""
     app = workdir / "app"
     # `dagster dev` re-parses dbt into its project's target/ (dagster-dbt prepare_if_dev): a
     # private copy of the code keeps that away from the manifest other xdist workers read.
@@ -70,7 +83,7 @@ def dagster_dev(source_dir: Path, workdir: Path) -> Iterator[DagsterDev]:
     shutil.copy(PROJECT_ROOT / "workspace.yaml", app)
     home = workdir / "dagster_home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home)
+    (home / "dagster.yaml").write_text(_instance_config(instance or {}))
     port = _free_port()
     env = {
         **os.environ,
