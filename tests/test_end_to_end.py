@@ -1,8 +1,7 @@
 """The whole graph: single-run backfill = day-by-day runs, dbt tests pass, stitching works."""
 
-import dagster as dg
 import pytest
-from conftest import Platform, build_platform
+from conftest import build_platform
 
 pytestmark = pytest.mark.slow  # every test here runs Dagster or a child process
 
@@ -20,20 +19,13 @@ TABLES = {
 }
 
 
-def throwaway_run(platform: Platform, **run) -> dg.ExecuteInProcessResult:
-    """A run on an in-memory instance: as throwaway as conftest's default, without its SQLite
-    event log (5 to 15 s less a run)."""
-    with dg.DagsterInstance.ephemeral() as instance:
-        return platform.run(instance=instance, **run)
-
-
 def test_single_run_backfill_equals_day_by_day_runs(demo_dir, truth, tmp_path):
     # A run costs about 45 s whatever its days (dbt starts and parses four times), so two days:
     # a window across a day boundary, holding every kind of line and event the first four do
     # (purchases in KRW, each bad line, each campaign).
     days = sorted(truth["ga4"]["final"])[2:4]
     single = build_platform(demo_dir, tmp_path / "single")
-    result = throwaway_run(single, first=days[0], last=days[-1])
+    result = single.run(first=days[0], last=days[-1])
     assert result.success
     # dbt's own tests ran as asset checks and passed (warnings allowed, errors not).
     checks = result.get_asset_check_evaluations()
@@ -43,7 +35,7 @@ def test_single_run_backfill_equals_day_by_day_runs(demo_dir, truth, tmp_path):
 
     daily = build_platform(demo_dir, tmp_path / "daily")
     for day in days:
-        assert throwaway_run(daily, partition_key=day).success
+        assert daily.run(partition_key=day).success
     for table, sql in TABLES.items():
         assert single.query(sql) == daily.query(sql), table
     expected = sum(truth["ga4"]["final"][d]["events"] for d in days)
