@@ -169,8 +169,9 @@ def test_a_killed_run_worker_blocks_nothing_and_launches_at_once_all_run(built, 
         killed = client.submit_job_execution(JOB, tags={PARTITION_TAG: days[0]})
         worker = wait_for("the run worker", lambda: _worker_pid(instance, killed))
         tree = psutil.Process(worker)
-        # Killed inside the dbt step of the incremental models, which replaces their window in
-        # the warehouse (delete and insert in one transaction).
+        # Killed in the dbt step of the incremental models a second after its dbt process
+        # started (dbt is still starting: its process must die too). A kill inside a window's
+        # write is the GA4 load's test below.
         dbt = wait_for(
             "dbt building the incremental models",
             lambda: _dbt_child(worker, "materialized:incremental"),
