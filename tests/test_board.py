@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # builds the board with Evidence (npm packages, ~
 
 PLANTED_CHECK_FAILURE = "planted by the board test"
 # How the front page formats each metric format (pages/index.md).
-SHAPES = {"percent": "{:.1%}", "count": "{:,.0f}", "currency": "{:,.0f}", "ratio": "{:,.0f}"}
+SHAPES = {"percent": "{:.1%}", "count": "{:,.0f}", "currency": "{:,.0f}", "ratio": "{:.2f}"}
 
 
 @pytest.fixture(scope="module")
