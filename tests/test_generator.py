@@ -2,13 +2,18 @@
 
 import csv
 import hashlib
+import itertools
 import json
-from collections import Counter
+import math
+from collections import Counter, defaultdict
+from datetime import date, datetime
 from pathlib import Path
 
-from conftest import small_config
+import pytest
+from conftest import START, small_config
 
-from calback_platform.demo.generator import generate
+from calback_platform.demo import behaviour as b
+from calback_platform.demo.generator import SEOUL, generate, seoul_day_start_us
 
 
 def _digest(directory: Path) -> str:
@@ -60,7 +65,7 @@ def test_planted_behaviour_is_there(demo_dir, truth):
     assert len(truth["bots"]) == 3 and len(truth["whales"]) == 4
     assert truth["multi_device_users"] > 0
     paywall = truth["experiments"]["exp_paywall_v2"]
-    assert paywall["purchase_multiplier"] == {"control": 1.0, "test": 1.6}
+    assert paywall["purchase_multiplier"] == {"control": 1.0, "test": 2.0}
     sources, platforms, names = set(), set(), set()
     for row in _rows(demo_dir):
         sources.add((row["traffic_source"] or {}).get("source"))
@@ -191,3 +196,213 @@ def test_ad_spend_sheet_is_written_in_the_sheet_layout_with_its_planted_mistakes
     assert len(rows) == planted["rows"] + len(planted["bad_rows"]) + len(planted["blank_rows"])
     billed = {row[6] for row in rows if any(row)}
     assert {"KRW", "USD"} <= billed  # the Meta account bills in dollars
+
+
+# --- the planted experiments ------------------------------------------------------------------
+REMINDER = "exp_reminder_push"
+REMINDER_START = next(e.start for e in b.EXPERIMENTS if e.experiment_id == REMINDER)
+
+
+@pytest.fixture(scope="module")
+def spanning_dir(tmp_path_factory) -> Path:
+    """Enough users to see a split, over days on both sides of exp_reminder_push's start, and no
+    lost lines: the truth's counts can be recounted from the files exactly."""
+    out = tmp_path_factory.mktemp("spanning")
+    days = (REMINDER_START - START).days + 6
+    generate(small_config(out, users=2000, days=days, bad_share=0))
+    return out
+
+
+def _microseconds(value: dict | str) -> int:
+    """A Firestore timestamp, in either form the export writes it."""
+    if isinstance(value, dict):
+        return value["_seconds"] * 1_000_000 + value["_nanoseconds"] // 1000
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()) * 1_000_000
+
+
+def _documents(directory: Path, collection: str) -> list[dict]:
+    """The data of every document whose line parses (a missing id keeps its data)."""
+    documents = []
+    for line in _lines(directory / "firestore" / f"{collection}.jsonl"):
+        try:
+            documents.append(json.loads(line)["data"])
+        except json.JSONDecodeError:
+            continue
+    return documents
+
+
+def _assignments(directory: Path) -> dict[tuple[str, str], tuple[str, int]]:
+    """(uid, experiment id): (variant, assigned at), checking no user has two of one."""
+    documents = _documents(directory, "experimentAssignments")
+    keys = Counter((d["uid"], d["experimentId"]) for d in documents)
+    assert max(keys.values()) == 1
+    return {
+        (d["uid"], d["experimentId"]): (d["variant"], _microseconds(d["assignedAt"]))
+        for d in documents
+    }
+
+
+def _signed_up(directory: Path) -> dict[str, int]:
+    return {
+        d["uid"]: _microseconds(d["createdAt"]) for d in _documents(directory, "userCollection")
+    }
+
+
+def _user_events(directory: Path) -> dict[str, list[dict]]:
+    """Each user's events, those of their devices before they signed in on them included
+    (lines with no readable timestamp aside), in time order."""
+    rows = [row for row in _rows(directory) if str(row["event_timestamp"]).isdigit()]
+    owners = {row["user_pseudo_id"]: row["user_id"] for row in rows if row["user_id"]}
+    events = defaultdict(list)
+    for row in rows:
+        if owner := row["user_id"] or owners.get(row["user_pseudo_id"]):
+            events[owner].append(row)
+    for rows in events.values():
+        rows.sort(key=lambda row: int(row["event_timestamp"]))
+    return events
+
+
+def _day(ts_us: int) -> date:
+    return datetime.fromtimestamp(ts_us / 1e6, SEOUL).date()
+
+
+def test_experiments_planted_in_the_truth(truth):
+    verdicts = {e: planted["planted_verdict"] for e, planted in truth["experiments"].items()}
+    assert verdicts == {
+        "exp_paywall_v2": "guardrail breached",
+        "exp_reco_widget": "invalid (SRM)",
+        "exp_aa_check": "inconclusive",
+        "exp_invite_copy": None,
+        REMINDER: None,
+    }
+    assert truth["experiments"][REMINDER]["start"] == REMINDER_START.isoformat()
+    pairs = [tuple(pair["experiments"]) for pair in truth["experiment_interactions"]]
+    assert pairs == list(itertools.combinations(sorted(verdicts), 2))
+    assert [
+        tuple(pair["experiments"]) for pair in truth["experiment_interactions"] if pair["interacts"]
+    ] == [("exp_invite_copy", REMINDER)]
+
+
+def test_invite_copy_reverses_under_reminder_pushes():
+    invite = {"exp_invite_copy": "test"}
+    assert b.purchase_multiplier(invite) == pytest.approx(2.0)
+    assert b.purchase_multiplier(invite | {REMINDER: "control"}) == pytest.approx(2.0)
+    assert b.purchase_multiplier(invite | {REMINDER: "test"}) == pytest.approx(0.5)
+    assert b.purchase_multiplier({"exp_invite_copy": "control", REMINDER: "test"}) == 1.0
+    assert b.purchase_multiplier({"exp_paywall_v2": "test", **invite}) == pytest.approx(2.0 * 2.0)
+    assert b.activity_multiplier({"exp_paywall_v2": "test", REMINDER: "test"}) == pytest.approx(
+        0.75 * 1.3
+    )
+
+
+def test_an_experiment_that_starts_after_the_last_day_assigns_no_one(demo_dir, truth):
+    assert truth["end"] < REMINDER_START.isoformat()
+    assert truth["experiments"][REMINDER]["users_by_variant"] == {}
+    assignments = _assignments(demo_dir)
+    assert assignments and not [key for key in assignments if key[1] == REMINDER]
+    properties = {p["key"] for row in _rows(demo_dir) for p in row["user_properties"]}
+    running = {e.experiment_id for e in b.EXPERIMENTS} - {REMINDER}
+    assert properties == {f"{experiment}_variant" for experiment in running}
+
+
+def test_earlier_sign_ups_join_a_later_experiment_at_their_first_visit_from_its_start(
+    spanning_dir,
+):
+    assignments, signed_up = _assignments(spanning_dir), _signed_up(spanning_dir)
+    events = _user_events(spanning_dir)
+    start_us = seoul_day_start_us(REMINDER_START)
+    late = 0
+    for uid, created in signed_up.items():
+        rows = events[uid]
+        sessions = [int(r["event_timestamp"]) for r in rows if r["event_name"] == "session_start"]
+        variant, assigned_at = assignments.get((uid, REMINDER), (None, math.inf))
+        if created >= start_us:  # at sign-up, with the experiments that were running
+            assert assigned_at == assignments[(uid, "exp_paywall_v2")][1]
+            continue
+        # Assigned at the first session from the start on (none: never assigned) ...
+        assert assigned_at == min((t for t in sessions if t >= start_us), default=math.inf)
+        if variant is None:
+            continue
+        late += 1
+        assert _day(assigned_at) in {_day(int(row["event_timestamp"])) for row in rows}
+        # GA4 carries the variant from the assignment on, never before it.
+        for row in (row for row in rows if row["user_id"]):
+            carried = {p["key"]: p["value"]["string_value"] for p in row["user_properties"]}
+            if int(row["event_timestamp"]) >= assigned_at:
+                assert carried[f"{REMINDER}_variant"] == variant
+            else:
+                assert f"{REMINDER}_variant" not in carried
+    assert late > 100
+
+
+def test_a_dataset_starting_after_an_experiment_assigns_everyone_at_sign_up(tmp_path):
+    generate(small_config(tmp_path, users=60, days=2, start=REMINDER_START))
+    assignments = _assignments(tmp_path)
+    by_user = defaultdict(set)
+    for (uid, _), (_, assigned_at) in assignments.items():
+        by_user[uid].add(assigned_at)
+    assert {len(at) for at in by_user.values()} == {1}
+    assert Counter(experiment for _, experiment in assignments)[REMINDER] > 50
+
+
+def test_splits_are_the_planted_ones(spanning_dir):
+    """The buggy assignment of exp_reco_widget shows as a split far from the intended 50/50;
+    the others keep to it."""
+    variants = Counter(
+        (experiment, variant)
+        for (_, experiment), (variant, _) in _assignments(spanning_dir).items()
+    )
+    for experiment in b.EXPERIMENTS:
+        control = variants[(experiment.experiment_id, "control")]
+        users = control + variants[(experiment.experiment_id, "test")]
+        share = control / users
+        z_from_even = (share - 0.5) / math.sqrt(0.25 / users)
+        if experiment.experiment_id == "exp_reco_widget":
+            assert z_from_even > 3.5
+            assert share == pytest.approx(experiment.actual_split["control"], abs=0.03)
+        else:
+            assert abs(z_from_even) < 3.5
+
+
+def test_truth_counts_the_assigned_users_and_their_purchases(spanning_dir):
+    """users_by_variant and buyers_by_variant are the files' (bots and whales aside): buyers
+    are the users who purchased from their assignment on."""
+    truth = json.loads((spanning_dir / "truth.json").read_text())
+    left_out = set(truth["bots"]) | set(truth["whales"])
+    purchases = {
+        uid: [int(row["event_timestamp"]) for row in rows if "purchase" in row["event_name"]]
+        for uid, rows in _user_events(spanning_dir).items()
+    }
+    users, buyers = Counter(), Counter()
+    for (uid, experiment), (variant, assigned_at) in _assignments(spanning_dir).items():
+        if uid not in left_out:
+            users[(experiment, variant)] += 1
+            buyers[(experiment, variant)] += any(t >= assigned_at for t in purchases.get(uid, []))
+    for experiment, planted in truth["experiments"].items():
+        for variant, count in planted["users_by_variant"].items():
+            assert count == users[(experiment, variant)]
+            assert planted["buyers_by_variant"][variant] == buyers[(experiment, variant)]
+
+
+def test_activity_follows_the_planted_multipliers(spanning_dir):
+    """The paywall's test users come back less often (its guardrail), the reminder's more, on
+    the days after their assignment."""
+    truth = json.loads((spanning_dir / "truth.json").read_text())
+    left_out = set(truth["bots"]) | set(truth["whales"])
+    active_days = {
+        uid: {_day(int(row["event_timestamp"])) for row in rows}
+        for uid, rows in _user_events(spanning_dir).items()
+    }
+    days_after = defaultdict(list)
+    for (uid, experiment), (variant, assigned_at) in _assignments(spanning_dir).items():
+        if uid not in left_out:
+            later = [day for day in active_days.get(uid, ()) if day > _day(assigned_at)]
+            days_after[(experiment, variant)].append(len(later))
+
+    def ratio(experiment: str) -> float:
+        test, control = days_after[(experiment, "test")], days_after[(experiment, "control")]
+        return (sum(test) / len(test)) / (sum(control) / len(control))
+
+    assert ratio("exp_paywall_v2") < 0.85
+    assert ratio(REMINDER) > 1.1
+    assert 0.85 < ratio("exp_aa_check") < 1.15

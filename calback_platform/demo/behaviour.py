@@ -6,7 +6,10 @@ Everything a test may want to recover from the marts is a named constant here an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
 
 # Where visits come from: (source, medium, campaign name, the GA4 default channel group it falls
 # in, how the link tells GA4: "utm" tags, Google Ads' "gclid" auto-tagging, or only the
@@ -85,32 +88,99 @@ COOKIELESS_VISITORS_PER_1000_USERS = 4
 P_APP_REMOVE = 0.15
 
 
+# A/B experiments, each with a control and a test arm.
+EVEN_SPLIT = {"control": 0.5, "test": 0.5}
+NO_EFFECT = {"control": 1.0, "test": 1.0}
+
+
 @dataclass(frozen=True)
 class Experiment:
     experiment_id: str
     description: str
-    intended_split: dict[str, float]
+    # Users who sign up on or after `start` are assigned at sign-up; those who signed up before
+    # it at their first visit on or after it (never, if they do not come back by then).
+    start: date
+    # What a correct analysis concludes (None: it depends on the sample's power).
+    planted_verdict: str | None
+    intended_split: dict[str, float] = field(default_factory=EVEN_SPLIT.copy)
     # The split users really get; differs from `intended_split` for a sample-ratio mismatch.
-    actual_split: dict[str, float]
-    # Multiplier on the purchase probability per variant (1.0 = no effect).
-    purchase_multiplier: dict[str, float]
+    actual_split: dict[str, float] = field(default_factory=EVEN_SPLIT.copy)
+    # Multiplier on the purchase probability per variant (1.0 = no effect), on purchases from
+    # the assignment on ...
+    purchase_multiplier: dict[str, float] = field(default_factory=NO_EFFECT.copy)
+    # ... or these multipliers if the user is in (experiment, variant) by then: a planted
+    # interaction.
+    purchase_multiplier_when: tuple[str, str, dict[str, float]] | None = None
+    # Multiplier on the daily chance of being active, on every day after the assignment day.
+    activity_multiplier: dict[str, float] = field(default_factory=NO_EFFECT.copy)
+
+    def purchase_multiplier_for(self, variants: Mapping[str, str]) -> float:
+        """The multiplier for a user in `variants` (experiment id: variant, the assignments
+        made by the purchase)."""
+        variant = variants.get(self.experiment_id)
+        if variant is None:
+            return 1.0
+        if self.purchase_multiplier_when:
+            experiment, other_variant, multipliers = self.purchase_multiplier_when
+            if variants.get(experiment) == other_variant:
+                return multipliers[variant]
+        return self.purchase_multiplier[variant]
+
+    def activity_multiplier_for(self, variants: Mapping[str, str]) -> float:
+        variant = variants.get(self.experiment_id)
+        return 1.0 if variant is None else self.activity_multiplier[variant]
 
 
-PAYWALL_EXPERIMENT = Experiment(
-    experiment_id="exp_paywall_v2",
-    description="New paywall copy after the first confirmed meeting; raises purchase by 60%.",
-    intended_split={"control": 0.5, "test": 0.5},
-    actual_split={"control": 0.5, "test": 0.5},
-    purchase_multiplier={"control": 1.0, "test": 1.6},
+EXPERIMENTS = (
+    Experiment(
+        experiment_id="exp_paywall_v2",
+        description="New paywall copy: purchases x2, but users come back 25% less often.",
+        start=date(2024, 3, 1),
+        planted_verdict="guardrail breached",
+        purchase_multiplier={"control": 1.0, "test": 2.0},
+        activity_multiplier={"control": 1.0, "test": 0.75},
+    ),
+    Experiment(
+        experiment_id="exp_reco_widget",
+        description="Slot recommendation widget; no effect, but a buggy assignment gives 56/44.",
+        start=date(2024, 3, 1),
+        planted_verdict="invalid (SRM)",
+        actual_split={"control": 0.56, "test": 0.44},
+    ),
+    Experiment(
+        experiment_id="exp_aa_check",
+        description="A/A test: both arms see the same app; any difference is chance.",
+        start=date(2024, 3, 1),
+        planted_verdict="inconclusive",
+    ),
+    Experiment(
+        experiment_id="exp_invite_copy",
+        description="New invite copy: purchases x2, but x0.5 with exp_reminder_push's pushes.",
+        start=date(2024, 3, 1),
+        planted_verdict=None,
+        purchase_multiplier={"control": 1.0, "test": 2.0},
+        purchase_multiplier_when=("exp_reminder_push", "test", {"control": 1.0, "test": 0.5}),
+    ),
+    Experiment(
+        experiment_id="exp_reminder_push",
+        description="Reminder pushes from 21 March: users come back 30% more often.",
+        start=date(2024, 3, 21),
+        planted_verdict=None,
+        activity_multiplier={"control": 1.0, "test": 1.3},
+    ),
 )
-RECOMMENDATION_EXPERIMENT = Experiment(
-    experiment_id="exp_reco_widget",
-    description="Slot recommendation widget; no effect, but a buggy assignment gives 56/44.",
-    intended_split={"control": 0.5, "test": 0.5},
-    actual_split={"control": 0.56, "test": 0.44},
-    purchase_multiplier={"control": 1.0, "test": 1.0},
-)
-EXPERIMENTS = (PAYWALL_EXPERIMENT, RECOMMENDATION_EXPERIMENT)
+
+
+def purchase_multiplier(variants: Mapping[str, str]) -> float:
+    """What the experiments do to the purchase probability of a user in `variants`."""
+    return math.prod(e.purchase_multiplier_for(variants) for e in EXPERIMENTS)
+
+
+def activity_multiplier(variants: Mapping[str, str]) -> float:
+    """What the experiments do to the daily chance of being active of a user in `variants`."""
+    return math.prod(e.activity_multiplier_for(variants) for e in EXPERIMENTS)
+
+
 # Purchase probability after a user's first confirmed meeting, before experiment multipliers.
 P_PURCHASE_AFTER_CONFIRM = 0.25
 

@@ -13,6 +13,8 @@ however many users are asked for. The same seed always writes the same bytes.
 from __future__ import annotations
 
 import csv
+import functools
+import itertools
 import json
 import math
 import random
@@ -337,6 +339,28 @@ class _AdSpendSheet:
         return round(amount) if currency in ("KRW", "JPY") else round(amount, 2)
 
 
+class _Assignments:
+    """One user's experiment assignments: the variant per experiment id, and when it was made."""
+
+    def __init__(self) -> None:
+        self.variants: dict[str, str] = {}
+        self.assigned_at: dict[str, int] = {}
+        # What the variants do to the daily chance of being active; read before a day's visits,
+        # so an assignment made on a visit counts from the next day on.
+        self.activity_multiplier = 1.0
+
+    def add(self, experiment_id: str, variant: str, ts_us: int) -> None:
+        self.variants[experiment_id] = variant
+        self.assigned_at[experiment_id] = ts_us
+        self.activity_multiplier = b.activity_multiplier(self.variants)
+
+    def variants_at(self, ts_us: int) -> dict[str, str]:
+        """The variants of the experiments the user is assigned to by `ts_us`."""
+        if all(at <= ts_us for at in self.assigned_at.values()):
+            return self.variants
+        return {e: v for e, v in self.variants.items() if self.assigned_at[e] <= ts_us}
+
+
 class _Simulation:
     def __init__(self, config: GeneratorConfig, stack: ExitStack):
         self.config = config
@@ -352,6 +376,8 @@ class _Simulation:
         self.assignments = _FirestoreWriter(
             config, stack, random.Random(config.seed + 4), "experimentAssignments"
         )
+        # Assignments draw from their own stream: adding an experiment shifts no behaviour.
+        self.assignment_rng = random.Random(config.seed + 6)
         self.end_us = seoul_day_start_us(config.start + timedelta(days=config.days))
         self.signed_up: list[str] = []
         self.meeting_count = 0
@@ -419,7 +445,13 @@ class _Simulation:
         device = Device(self._pseudo_id(), platform, t)
         devices = [device]
         engagement = 3.0 if kind in ("bot", "whale") else rng.lognormvariate(0, 0.55)
-        variants = {e.experiment_id: self._assign(uid, e, t) for e in b.EXPERIMENTS}
+        assignments = _Assignments()
+        later: list[b.Experiment] = []  # assign the user at the first visit from their start on
+        for experiment in b.EXPERIMENTS:
+            if experiment.start > day0:
+                later.append(experiment)
+            else:
+                self._assign(uid, experiment, t, assignments)
         events: list[Event] = []
         user = {
             "uid": uid,
@@ -458,14 +490,16 @@ class _Simulation:
             t += rng.randrange(20, 120) * 1_000_000
             events.append(Event(t, "onboarding_complete", device, uid))
             state["onboarded"] = True
-            t = self._activity(events, device, uid, t, state, variants, kind, first_day=True)
+            t = self._activity(events, device, uid, t, state, assignments, kind, first_day=True)
         last_seen = t
 
         quiet = self.config.quiet_day_offsets()
         for k in range(1, self.config.days - signup_day):
             day = day0 + timedelta(k)
-            chance = engagement * (
-                b.RETENTION_EARLY * math.exp(-k / b.RETENTION_TAU_DAYS) + b.RETENTION_FLOOR
+            chance = (
+                engagement
+                * (b.RETENTION_EARLY * math.exp(-k / b.RETENTION_TAU_DAYS) + b.RETENTION_FLOOR)
+                * assignments.activity_multiplier
             )
             if kind == "bot":
                 chance = 0.8
@@ -489,6 +523,9 @@ class _Simulation:
                 late = visit == visits and kind == "user" and tomorrow_is_open
                 if late and rng.random() < b.P_LATE_NIGHT_SESSION:
                     t = seoul_day_start_us(day) + rng.randrange(23 * 3600 + 50 * 60, 86_340) * 10**6
+                for experiment in [e for e in later if e.start <= day]:
+                    self._assign(uid, experiment, t, assignments)
+                    later.remove(experiment)
                 # A new device is anonymous for its first screens, until the user logs in.
                 anonymous_first = dev.session_number == 0 and dev is not device
                 came_back = _pick(rng, (*b.RETURN_CAMPAIGNS, (None, 0.95)))
@@ -504,7 +541,7 @@ class _Simulation:
                     events.append(Event(t, self._view_name(dev), dev, uid, bounce))
                     self.bounces.add((dev.pseudo_id, dev.session_id))
                     continue
-                t = self._activity(events, dev, uid, t, state, variants, kind)
+                t = self._activity(events, dev, uid, t, state, assignments, kind)
                 last_seen = max(last_seen, t)
 
         for dev in devices:  # some app users uninstall some days after their last visit
@@ -521,14 +558,16 @@ class _Simulation:
         elif kind == "whale":
             self.whales.append(uid)
         else:
-            for experiment_id, variant in variants.items():
+            for experiment_id, variant in assignments.variants.items():
                 self.variant_users[experiment_id][variant] += 1
-                self.variant_buyers[experiment_id][variant] += state["purchased"]
+                self.variant_buyers[experiment_id][variant] += state["purchased"] and (
+                    state["purchased_at"] >= assignments.assigned_at[experiment_id]
+                )
         self.users.write(uid, user)
         sessions = _SessionTruth(self.bounces)
         for event in sorted(events, key=lambda e: e.ts_us):
             if event.ts_us < self.end_us and not self._in_quiet_day(event):
-                row = self._ga4_row(event, state["source"], variants)
+                row = self._ga4_row(event, state["source"], assignments.variants_at(event.ts_us))
                 if self.ga4.write(event, row, self._tallies(event)) and kind != "bot":
                     sessions.add(event)
                     if event.name == "sign_up":
@@ -560,9 +599,12 @@ class _Simulation:
             tallies[f"revenue:{currency}"] = amount
         return tallies
 
-    def _assign(self, uid: str, experiment: b.Experiment, t: int) -> str:
+    def _assign(
+        self, uid: str, experiment: b.Experiment, t: int, assignments: _Assignments
+    ) -> None:
         split = experiment.actual_split
-        variant = self.rng.choices(list(split), weights=list(split.values()))[0]
+        variant = self.assignment_rng.choices(list(split), weights=list(split.values()))[0]
+        assignments.add(experiment.experiment_id, variant, t)
         self.assignments.write(
             f"{uid}_{experiment.experiment_id}",
             {
@@ -572,7 +614,6 @@ class _Simulation:
                 "assignedAt": firestore_timestamp(t),
             },
         )
-        return variant
 
     # --- sessions and behaviour ----------------------------------------------------------------
     def _pseudo_id(self) -> str:
@@ -609,7 +650,7 @@ class _Simulation:
             return {"firebase_screen_class": screen_class, **engagement}
         return {"firebase_screen": screen, "firebase_screen_class": screen_class, **engagement}
 
-    def _activity(self, events, device, uid, t, state, variants, kind, first_day=False) -> int:
+    def _activity(self, events, device, uid, t, state, assignments, kind, first_day=False) -> int:
         rng = self.rng
         if kind == "bot":
             for _ in range(rng.randrange(*b.BOT_PAGE_VIEWS_PER_DAY)):
@@ -619,7 +660,7 @@ class _Simulation:
         for _ in range(rng.randrange(2, 7)):
             t += rng.randrange(5, 120) * 1_000_000
             events.append(Event(t, self._view_name(device), device, uid, self._view_params(device)))
-        if variants["exp_reco_widget"] == "test" and rng.random() < 0.5:
+        if assignments.variants_at(t).get("exp_reco_widget") == "test" and rng.random() < 0.5:
             for _ in range(rng.randrange(1, 4)):
                 t += rng.randrange(2, 30) * 1_000_000
                 item = f"slot_{rng.randrange(1, 40)}"
@@ -628,7 +669,7 @@ class _Simulation:
                     t += rng.randrange(1, 10) * 1_000_000
                     events.append(Event(t, "recommendation_click", device, uid, {"item_id": item}))
         if rng.random() < (0.9 if first_day else 0.3) * b.P_MEETING_CREATE:
-            t = self._meeting(events, device, uid, t, state, variants, kind)
+            t = self._meeting(events, device, uid, t, state, assignments, kind)
         if rng.random() < 0.25 and len(self.signed_up) > 1:
             t += rng.randrange(5, 60) * 1_000_000
             events.append(Event(t, "invite_accept", device, uid))
@@ -649,7 +690,7 @@ class _Simulation:
             t = self._purchase(events, device, uid, t, state, (amount, "KRW"))
         return t
 
-    def _meeting(self, events, device, uid, t, state, variants, kind) -> int:
+    def _meeting(self, events, device, uid, t, state, assignments, kind) -> int:
         rng = self.rng
         self.meeting_count += 1
         mid = f"m_{self.meeting_count:07d}"
@@ -681,9 +722,7 @@ class _Simulation:
                 status, updated, confirmed_slot = "confirmed", t, rng.choice(slots)
                 first_confirm = not state["confirmed"]
                 state["confirmed"] = True
-                p = b.P_PURCHASE_AFTER_CONFIRM
-                for experiment in b.EXPERIMENTS:
-                    p *= experiment.purchase_multiplier[variants[experiment.experiment_id]]
+                p = b.P_PURCHASE_AFTER_CONFIRM * b.purchase_multiplier(assignments.variants_at(t))
                 if first_confirm and kind == "user" and rng.random() < p:
                     currency, monthly, yearly, _ = state["currency"]
                     price = (rng.choice([monthly, yearly]), currency)
@@ -726,7 +765,8 @@ class _Simulation:
         return t
 
     # --- GA4 export rows ---------------------------------------------------------------------
-    def _ga4_row(self, event: Event, source: tuple | None, variants: dict) -> dict:
+    def _ga4_row(self, event: Event, source: tuple | None, variants: dict[str, str]) -> dict:
+        """The export row of `event`; `variants`: the user's experiments by the event's time."""
         rng, device = self.rng, event.device
         params: dict[str, Any] = {}
         # A cookieless ping has no session, nor does an event the app store sends (app_remove).
@@ -752,12 +792,7 @@ class _Simulation:
             "event_bundle_sequence_id": self._int64(event.bundle or rng.randrange(1, 10**6)),
             "user_id": event.user_id,
             "user_pseudo_id": device.pseudo_id,
-            "user_properties": [
-                self._param(f"{e.experiment_id}_variant", v)
-                for e, v in zip(b.EXPERIMENTS, variants.values(), strict=True)
-            ]
-            if event.user_id
-            else [],
+            "user_properties": _user_properties(tuple(variants.items())) if event.user_id else [],
             "user_first_touch_timestamp": self._int64(device.first_touch_us)
             if device.pseudo_id
             else None,
@@ -844,6 +879,16 @@ class _Simulation:
         return {"key": key, "value": {"double_value": value}}
 
 
+@functools.cache
+def _user_properties(variants: tuple[tuple[str, str], ...]) -> list[dict]:
+    """A signed-in user's GA4 user properties: their variant per experiment. Few combinations
+    exist, so each list is built once and shared by the rows (which are only serialized)."""
+    return [
+        {"key": f"{experiment_id}_variant", "value": {"string_value": variant}}
+        for experiment_id, variant in variants
+    ]
+
+
 def generate(config: GeneratorConfig) -> dict:
     """Write the demo source export under `config.out` and return the truth written beside it."""
     config.out.mkdir(parents=True, exist_ok=True)
@@ -881,12 +926,15 @@ def generate(config: GeneratorConfig) -> dict:
         "experiments": {
             e.experiment_id: {
                 **asdict(e),
+                "start": e.start.isoformat(),
                 "users_by_variant": dict(sim.variant_users[e.experiment_id]),
                 "buyers_by_variant": dict(sim.variant_buyers[e.experiment_id]),
-                "note": "bots and whales excluded from these counts",
+                "note": "bots and whales excluded from these counts; buyers: users with a "
+                "purchase from their assignment on",
             }
             for e in b.EXPERIMENTS
         },
+        "experiment_interactions": _experiment_interactions(),
         "firestore": {
             "userCollection": dict(sim.users.counts),
             "meetingsCollection": dict(sim.meetings.counts),
@@ -901,6 +949,25 @@ def generate(config: GeneratorConfig) -> dict:
     }
     (config.out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
     return truth
+
+
+def _experiment_interactions() -> list[dict]:
+    """Every pair of experiments, and whether one's effect on conversion depends on the variant
+    the user has in the other."""
+    dependent = {
+        frozenset((e.experiment_id, e.purchase_multiplier_when[0]))
+        for e in b.EXPERIMENTS
+        if e.purchase_multiplier_when
+    }
+    ids = sorted(e.experiment_id for e in b.EXPERIMENTS)
+    return [
+        {
+            "experiments": list(pair),
+            "metric": "conversion_rate",
+            "interacts": frozenset(pair) in dependent,
+        }
+        for pair in itertools.combinations(ids, 2)
+    ]
 
 
 def _acquisition_truth(tallies: Counter, spend_krw: dict[str, float]) -> dict:
