@@ -7,7 +7,10 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from calback_platform.assets.ab_tests import build_ab_test_results_asset
+from calback_platform.assets.ab_tests import (
+    build_ab_test_results_asset,
+    build_experiment_registry_asset,
+)
 from calback_platform.assets.dbt import (
     DailyLineageTranslator,
     build_dbt_assets,
@@ -27,6 +30,7 @@ from calback_platform.checks.freshness import (
     mart_freshness_hours,
 )
 from calback_platform.digest import build_digest_job, build_digest_schedule
+from calback_platform.experiments.registry import load_registry
 from calback_platform.ingest.firestore.asset import build_firestore_assets
 from calback_platform.ingest.firestore.duckdb import DuckDBFirestoreChangelog
 from calback_platform.ingest.firestore.source import LocalFirestoreExport
@@ -42,6 +46,7 @@ from calback_platform.personal_data.asset import build_personal_data_assets
 from calback_platform.personal_data.duckdb import DuckDBPersonalData
 from calback_platform.schedules import DAILY_JOB, build_daily_schedule
 from calback_platform.sensors.alerts import build_alert_sensors, build_missed_run_sensor
+from calback_platform.sensors.experiments import build_experiment_notice_sensor
 from calback_platform.sensors.slack import SlackNotifier
 from calback_platform.settings import Settings, load_settings
 from calback_platform.warehouse.duckdb import DuckDBWarehouse
@@ -132,12 +137,14 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
     purge, no_plain_personal_data = build_personal_data_assets(settings.pii_retention_days, pool)
     resources = build_resources(settings)
     warehouse_kind = resources["warehouse"].kind
+    registry = load_registry(settings.experiment_registry)
     assets = [
         build_ga4_events_asset(partitions_def, pool, warehouse_kind, settings.ga4_quiet_days),
         *build_firestore_assets(pool, warehouse_kind),
         build_ad_spend_asset(pool, warehouse_kind),
         *build_dbt_assets(settings, partitions_def, pool, warehouse_kind),
-        build_ab_test_results_asset(pool),
+        build_experiment_registry_asset(registry, pool),
+        build_ab_test_results_asset(registry, pool),
         build_metrics_asset(settings, pool),
         purge,
     ]
@@ -201,6 +208,7 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
             *build_alert_sensors(settings.webserver_url),
             build_freshness_sensor(freshness),
             metrics_sensor,
+            build_experiment_notice_sensor(settings.board_url),
             build_missed_run_sensor(
                 schedule.name,
                 settings.daily_run_deadline_hour,

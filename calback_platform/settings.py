@@ -81,6 +81,8 @@ class Settings:
     board_url: str
     # The board's data copy and its built sites (the served one is <board_dir>/site).
     board_dir: Path
+    # The experiment registry (experiments.yml): each A/B test's design.
+    experiment_registry: Path
     # Secrets stay out of the settings' repr, so a logged Settings shows no token.
     slack_webhook_url: str | None = field(repr=False)
     slack_bot_token: str | None = field(repr=False)
@@ -230,6 +232,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webserver_url=environ.get("DAGSTER_WEBSERVER_URL", "http://localhost:3000").rstrip("/"),
         board_url=environ.get("CALBACK_BOARD_URL", "http://localhost:3001").rstrip("/"),
         board_dir=path("CALBACK_BOARD_DIR", "data/board"),
+        experiment_registry=path("CALBACK_EXPERIMENT_REGISTRY", "experiments.yml"),
         slack_webhook_url=environ.get("SLACK_WEBHOOK_URL") or None,
         slack_bot_token=environ.get("SLACK_BOT_TOKEN") or None,
         slack_channel=environ.get("SLACK_CHANNEL") or None,

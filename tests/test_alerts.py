@@ -9,6 +9,7 @@ import pytest
 from conftest import build_platform
 from fake_slack import FakeSlack
 
+from calback_platform.assets.ab_tests import AB_TEST_DECISIONS_KEY, NOTICES
 from calback_platform.schedules import DAILY_SCHEDULE
 from calback_platform.sensors.slack import SlackNotifier
 
@@ -270,3 +271,45 @@ def test_a_backfill_with_many_failed_runs_is_summarized(demo_dir, tmp_path, slac
         assert "looks corrupt" not in slack.texts()[1]
         tick()
         assert len(slack.messages) == 2
+
+
+def _analysed(instance, *notices: tuple[str, str]) -> None:
+    """A materialization of ab_test_decisions listing these (experiment, kind) notices."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            AB_TEST_DECISIONS_KEY,
+            metadata={
+                NOTICES: dg.MetadataValue.json(
+                    [
+                        {"experiment_id": e, "kind": k, "text": f"{e} {k} token={SECRET}"}
+                        for e, k in notices
+                    ]
+                )
+            },
+        )
+    )
+
+
+def test_experiment_news_reaches_slack_once_each(demo_dir, tmp_path, slack):
+    platform = _platform(demo_dir, tmp_path, slack, CALBACK_BOARD_URL="http://board.example")
+    with dg.instance_for_test() as instance:
+        tick = Ticks(platform, instance, "slack_on_experiment_news")
+        tick()
+        assert slack.messages == []  # nothing analysed yet
+        _analysed(instance, ("exp_a", "srm"), ("exp_b", "planned_sample"))
+        tick()
+        assert [text.split("\n")[0] for text in slack.texts()] == [
+            "exp_a srm token=[REDACTED]",
+            "exp_b planned_sample token=[REDACTED]",
+        ]
+        assert "<http://board.example/experiments|Open the experiments board>" in slack.texts()[0]
+        # the next analysis lists them again, and one more: only that one is news
+        _analysed(instance, ("exp_a", "srm"), ("exp_b", "planned_sample"), ("exp_b", "guardrail"))
+        slack.down = True
+        tick()
+        assert slack.refused == 1 and len(slack.messages) == 2
+        slack.down = False
+        tick()
+        tick()
+        assert len(slack.messages) == 3
+        assert slack.texts()[2].startswith("exp_b guardrail")

@@ -118,20 +118,24 @@ def test_the_front_page_shows_the_headline_metrics_of_the_warehouse(board, views
         )
 
 
-def test_experiments_with_a_sample_ratio_mismatch_are_flagged_in_red(board, views):
+def test_experiments_show_their_decisions_and_flag_mismatches_and_interactions(board, views):
     platform, _, _, _ = board
-    mismatched = platform.query(
-        "select distinct experiment_id from marts.ab_test_results where srm_flag order by 1"
-    )
-    assert mismatched  # the demo plants one
     page = views["/experiments/"]
-    for (experiment,) in mismatched:
-        assert f"Sample ratio mismatch in {experiment}" in page.text
-    for (experiment,) in platform.query(
-        "select distinct experiment_id from marts.ab_test_results where not srm_flag"
-    ):
-        assert f"Sample ratio mismatch in {experiment}" not in page.text
+    decisions = platform.query(
+        "select experiment_id, decision, srm_flag from marts.ab_test_decisions"
+    )
+    assert any(srm for *_, srm in decisions)  # the demo plants one
+    for experiment, decision, srm in decisions:
         assert experiment in page.text
+        assert decision in page.text
+        assert (f"Sample ratio mismatch in {experiment}" in page.text) is srm, experiment
+    interacting = platform.query(
+        "select experiment_id, other_experiment_id from marts.ab_test_interactions where interacts"
+    )
+    assert interacting  # planted too
+    for first, second in interacting:
+        assert f"{first} and {second} interact" in page.text
+    assert page.text.count(" interact on ") == len(interacting)
 
 
 def test_data_health_shows_each_source_and_the_failing_check(board, views):

@@ -13,7 +13,11 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from calback_platform.assets.ab_tests import AB_TEST_RESULTS
+from calback_platform.assets.ab_tests import (
+    AB_TEST_DECISIONS,
+    AB_TEST_INTERACTIONS,
+    AB_TEST_RESULTS,
+)
 from calback_platform.assets.metrics import METRIC_DEFINITIONS, METRIC_VALUES, METRICS_ASSET
 from calback_platform.board.health import (
     CHECKS_TABLE,
@@ -35,6 +39,8 @@ BOARD_TABLES = (
     METRIC_VALUES,
     METRIC_DEFINITIONS,
     AB_TEST_RESULTS,
+    AB_TEST_DECISIONS,
+    AB_TEST_INTERACTIONS,
     FREQUENT_VISITOR_BEHAVIORS,
     SOURCES_TABLE,
     CHECKS_TABLE,
@@ -58,7 +64,7 @@ def build_board_assets(
         key=BOARD_EXPORT,
         deps=[
             METRICS_ASSET,
-            _key(AB_TEST_RESULTS),
+            *(_key(table) for table in (AB_TEST_RESULTS, AB_TEST_DECISIONS, AB_TEST_INTERACTIONS)),
             _key(FREQUENT_VISITOR_BEHAVIORS),
             *(_key(source.table) for source in sources()),
         ],
