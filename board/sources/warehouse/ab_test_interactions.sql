@@ -1,0 +1,1 @@
+select * from marts.ab_test_interactions
