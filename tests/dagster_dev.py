@@ -80,7 +80,8 @@ def dagster_dev(
         app / "dbt_project",
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )
-    shutil.copy(PROJECT_ROOT / "workspace.yaml", app)
+    for name in ("workspace.yaml", "experiments.yml"):
+        shutil.copy(PROJECT_ROOT / name, app)
     home = workdir / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(_instance_config(instance or {}))

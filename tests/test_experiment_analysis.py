@@ -17,7 +17,7 @@ def _design(experiment_id: str, **overrides) -> RegisteredExperiment:
     values = {
         "id": experiment_id,
         "hypothesis": "It helps.",
-        "owner": "growth@calback.app",
+        "owner": "Growth team",
         "unit": "user",
         "variants": {"control": 0.5, "test": 0.5},
         "start": date(2024, 3, 1),

@@ -16,7 +16,7 @@ from calback_platform.settings import PROJECT_ROOT, load_settings
 VALID = {
     "id": "exp_new_onboarding",
     "hypothesis": "A shorter onboarding gets more people to their first meeting.",
-    "owner": "growth@calback.app",
+    "owner": "Growth team",
     "unit": "user",
     "variants": {"control": 0.5, "test": 0.5},
     "start": "2024-05-01",

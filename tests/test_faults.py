@@ -227,6 +227,9 @@ def test_dbt_started_through_calback_dbt_ends_with_the_process_that_started_it(t
             str(DBT_PROJECT_DIR),
             "--profiles-dir",
             str(DBT_PROJECT_DIR),
+            # its own target/: the shared one holds the manifest the other tests read
+            "--target-path",
+            str(tmp_path / "target"),
         ],
         env={**os.environ, "CALBACK_DUCKDB_PATH": str(tmp_path / "busy.duckdb")},
     )
