@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calback_platform.experiments.analysis import Settings, analyse
+from calback_platform.assets.ab_tests import AbTestConfig
+from calback_platform.experiments.analysis import analyse
 from calback_platform.experiments.metrics import user_columns
 from calback_platform.experiments.registry import ExperimentRegistry, RegisteredExperiment
 
@@ -61,7 +62,7 @@ def _users(
 
 def _decide(users: pd.DataFrame, *designs: RegisteredExperiment):
     registry = ExperimentRegistry(experiments=list(designs))
-    analysis = analyse(users, registry, Settings(), LAST_LOADED)
+    analysis = analyse(users, registry, AbTestConfig(), LAST_LOADED)
     return analysis, analysis.decisions.set_index("experiment_id")
 
 

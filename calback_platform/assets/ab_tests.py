@@ -24,7 +24,8 @@ NOTICES = "notices"
 
 
 class AbTestConfig(dg.Config):
-    """The parameters of the analysis (experiments.analysis), set per run."""
+    """The parameters of the analysis (experiments.analysis), set per run; their defaults and
+    meaning are written here only."""
 
     revenue_cap_percentile: float = Field(
         default=99.0, description="Per-user revenue above this percentile is capped (whales)."
@@ -172,7 +173,7 @@ def build_ab_test_results_asset(
         context: dg.AssetExecutionContext, config: AbTestConfig, warehouse: Warehouse
     ):
         # scipy and statsmodels take a second to import: not on every definitions load
-        from calback_platform.experiments.analysis import Settings, analyse
+        from calback_platform.experiments.analysis import analyse
 
         columns = ", ".join(["is_bot", *user_columns()])
         users = warehouse.query_frame(
@@ -182,7 +183,7 @@ def build_ab_test_results_asset(
         ((last_loaded,),) = warehouse.query(
             "select max(loaded_date) from intermediate.int_loaded_days"
         )
-        analysis = analyse(users, registry, Settings(**config.model_dump()), last_loaded)
+        analysis = analyse(users, registry, config, last_loaded)
         for decision in analysis.decisions.itertuples():
             context.log.info(
                 f"{decision.experiment_id}: {decision.decision or 'no decision'} "

@@ -23,6 +23,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from calback_platform.assets.ab_tests import AbTestConfig
 from calback_platform.experiments import statistics as st
 from calback_platform.experiments.metrics import EXPERIMENT_METRICS, ExperimentMetric
 from calback_platform.experiments.registry import ExperimentRegistry, RegisteredExperiment
@@ -50,20 +51,8 @@ INTERACTION_COLUMNS = [
 ]  # fmt: skip
 
 
-@dataclass
-class Settings:
-    """The parameters of the analysis (the asset's run config holds their defaults)."""
-
-    revenue_cap_percentile: float = 99.0
-    confidence: float = 0.95
-    srm_alpha: float = 0.001
-    correction: str = "holm"
-    power: float = 0.8
-    interaction_alpha: float = 0.05
-
-    @property
-    def alpha(self) -> float:
-        return 1 - self.confidence
+def alpha(config: AbTestConfig) -> float:
+    return 1 - config.confidence
 
 
 @dataclass
@@ -84,14 +73,14 @@ class Analysis:
 
 
 def analyse(
-    users: pd.DataFrame, registry: ExperimentRegistry, settings: Settings, last_loaded: date
+    users: pd.DataFrame, registry: ExperimentRegistry, config: AbTestConfig, last_loaded: date
 ) -> Analysis:
     """`users`: one row per assignment (marts.ab_test_users); `last_loaded`: the last day
     the warehouse holds, for traffic and progress."""
     results, decisions, notices, analysed = [], [], [], {}
     for experiment_id, assigned in users.groupby("experiment_id", sort=True):
         design = registry.get(experiment_id)
-        experiment = _Experiment(experiment_id, design, assigned, settings)
+        experiment = _Experiment(experiment_id, design, assigned, config)
         if design is not None and design.unit != "user":
             decisions.append(experiment.unit_mismatch())
             continue
@@ -104,7 +93,7 @@ def analyse(
     return Analysis(
         pd.DataFrame(results, columns=RESULT_COLUMNS),
         pd.DataFrame(decisions, columns=DECISION_COLUMNS),
-        pd.DataFrame(_interactions(analysed, settings), columns=INTERACTION_COLUMNS),
+        pd.DataFrame(_interactions(analysed, config), columns=INTERACTION_COLUMNS),
         notices,
     )
 
@@ -115,9 +104,9 @@ class _Experiment:
         experiment_id: str,
         design: RegisteredExperiment | None,
         assigned: pd.DataFrame,
-        settings: Settings,
+        config: AbTestConfig,
     ):
-        self.id, self.design, self.settings = experiment_id, design, settings
+        self.id, self.design, self.config = experiment_id, design, config
         if design is None:
             variants = sorted(assigned["variant_id"].unique())
             self.shares = {variant: math.nan for variant in variants}
@@ -137,10 +126,10 @@ class _Experiment:
             self.srm_p_value = st.sample_ratio_p_value(
                 self.counts.to_numpy(), np.array(list(self.shares.values()))
             )
-        self.srm_flag = self.srm_p_value is not None and self.srm_p_value < settings.srm_alpha
+        self.srm_flag = self.srm_p_value is not None and self.srm_p_value < config.srm_alpha
         revenue = self.humans["revenue"]
         self.revenue_cap = (
-            float(np.percentile(revenue, settings.revenue_cap_percentile)) if len(revenue) else 0.0
+            float(np.percentile(revenue, config.revenue_cap_percentile)) if len(revenue) else 0.0
         )
         self.treatments = [v for v in self.shares if v != self.control]
         self.rows: list[dict] = []
@@ -166,7 +155,7 @@ class _Experiment:
         )
 
     def results(self) -> list[dict]:
-        settings = self.settings
+        config = self.config
         for name, role in self.metrics:
             metric = EXPERIMENT_METRICS[name]
             everyone = self.sample(metric)
@@ -179,12 +168,12 @@ class _Experiment:
                 group = self.sample(metric, variant)
                 row = self._row(metric, role, variant, share, group)
                 if variant != self.control:
-                    fixed = st.compare(metric, group, control, settings.confidence)
+                    fixed = st.compare(metric, group, control, config.confidence)
                     read = fixed
                     if self.sequential:
                         read = st.sequential(
                             metric, group, control, self.design.minimum_detectable_effect,
-                            settings.alpha,
+                            alpha(config),
                         )  # fmt: skip
                     row |= {
                         "lift": read.lift,
@@ -193,7 +182,7 @@ class _Experiment:
                         "p_value": read.p_value,
                     }
                     if theta is not None:
-                        adjusted = st.cuped(group, control, theta, centre, settings.confidence)
+                        adjusted = st.cuped(group, control, theta, centre, config.confidence)
                         row |= {
                             "cuped_lift": adjusted.comparison.lift,
                             "cuped_ci_low": adjusted.comparison.ci_low,
@@ -205,10 +194,10 @@ class _Experiment:
         # Corrected within each role: the primary's comparisons, the secondaries', the guardrails'.
         for role in ("primary", "secondary", "guardrail"):
             rows = [r for r in self.rows if r["metric_role"] == role and not r["is_control"]]
-            adjusted = st.adjust([r["p_value"] for r in rows], settings.correction)
+            adjusted = st.adjust([r["p_value"] for r in rows], config.correction)
             for row, p in zip(rows, adjusted, strict=True):
                 row["adjusted_p_value"] = p
-                row["is_significant"] = p is not None and p < settings.alpha
+                row["is_significant"] = p is not None and p < alpha(config)
         return self.rows
 
     def _row(self, metric, role, variant, share, group: st.Sample) -> dict:
@@ -257,7 +246,7 @@ class _Experiment:
             f"{r['metric']} ({r['variant_id']} {r['lift']:+.1%})"
             for r in self._compared("guardrail")
             if r["p_value"] is not None
-            and r["p_value"] < self.settings.alpha
+            and r["p_value"] < alpha(self.config)
             and _is_worse(r["metric"], r["lift"])
         ]
         row["guardrails_breached"] = ", ".join(breached) or None
@@ -310,15 +299,15 @@ class _Experiment:
     def _plan(self, last_loaded: date) -> dict:
         """The planned sample per variant, the progress toward it, and the days still needed at
         the traffic since the experiment started."""
-        design, settings = self.design, self.settings
+        design, config = self.design, self.config
         metric = EXPERIMENT_METRICS[design.primary_metric]
         comparisons = max(1, len(self.treatments))
         required = st.required_sample_per_variant(
             metric,
             design.baseline,
             design.minimum_detectable_effect,
-            settings.alpha / comparisons,  # Bonferroni: the plan holds under any correction
-            settings.power,
+            alpha(config) / comparisons,  # Bonferroni: the plan holds under any correction
+            config.power,
             st.linearised_standard_deviation(metric, self.sample(metric)),
         )
         smallest = self.smallest_variant()
@@ -383,7 +372,7 @@ def _is_worse(metric: str, lift: float) -> bool:
     return (lift < 0) == EXPERIMENT_METRICS[metric].higher_is_better
 
 
-def _interactions(experiments: dict[str, _Experiment], settings: Settings) -> list[dict]:
+def _interactions(experiments: dict[str, _Experiment], config: AbTestConfig) -> list[dict]:
     """Each pair of registered experiments that share users, on each one's primary metric."""
     rows = []
     for first, second in combinations(sorted(experiments), 2):
@@ -418,7 +407,7 @@ def _interactions(experiments: dict[str, _Experiment], settings: Settings) -> li
     adjusted = st.adjust([row["p_value"] for row in rows], "holm")
     for row, p in zip(rows, adjusted, strict=True):
         row["adjusted_p_value"] = p
-        row["interacts"] = p is not None and p < settings.interaction_alpha
+        row["interacts"] = p is not None and p < config.interaction_alpha
     return rows
 
 
