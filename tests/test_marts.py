@@ -1,14 +1,17 @@
 """Product marts recover what the generator planted, agree with the raw files, and are stable."""
 
 import json
+import shutil
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
+import dagster as dg
 import pytest
+import yaml
 from conftest import MARTS_DAYS, build_platform
 
 from calback_platform.assets.dbt import dbt_project
-from calback_platform.settings import DBT_PROJECT_DIR
+from calback_platform.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 MARTS = [
     "active_users_daily",
@@ -401,3 +404,35 @@ def test_weekly_kpis_are_written_back_to_the_kpi_sheet(built, tmp_path, monkeypa
         assert written["spend"] == pytest.approx(spend)
     (revenue,) = platform.query("select sum(revenue) from marts.daily_kpis")[0]
     assert sum(w["revenue"] for w in by_week.values()) == pytest.approx(revenue)
+
+
+def test_an_experiment_missing_from_the_registry_gets_results_and_a_warning(built, tmp_path):
+    """On a copy of the warehouse, the analysis re-run with exp_aa_check left out of the
+    registry: its results stay, marked unregistered, and the WARN check says so."""
+    platform, _ = built
+    registry = yaml.safe_load((PROJECT_ROOT / "experiments.yml").read_text())
+    registry["experiments"] = [e for e in registry["experiments"] if e["id"] != "exp_aa_check"]
+    (tmp_path / "experiments.yml").write_text(yaml.safe_dump(registry))
+    shutil.copy(platform.settings.duckdb_path, tmp_path / "warehouse.duckdb")
+    copy = build_platform(
+        platform.source_dir,
+        tmp_path,
+        CALBACK_EXPERIMENT_REGISTRY=str(tmp_path / "experiments.yml"),
+    )
+    analysis = ["marts/ab_test_results", "marts/ab_test_decisions", "marts/ab_test_interactions"]
+    result = copy.run(selection=analysis)
+    assert result.success
+    (warning,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "experiments_are_registered"
+    ]
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+    assert copy.query(
+        "select registered, decision from marts.ab_test_decisions "
+        "where experiment_id = 'exp_aa_check'"
+    ) == [(False, None)]
+    metrics = copy.query(
+        "select distinct metric from marts.ab_test_results where experiment_id = 'exp_aa_check'"
+    )
+    assert sorted(metrics) == [("arpu",), ("conversion_rate",)]
