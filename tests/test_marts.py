@@ -34,8 +34,8 @@ MARTS = [
 
 def _results(platform, metric: str) -> dict:
     """(experiment, variant) -> the metric's row of ab_test_results."""
-    names = ["users", "assigned", "value", "lift", "p", "ci_low", "ci_high", "cap", "srm_p", "srm"]
-    names += ["variance_reduction"]
+    names = ["users", "assigned", "value", "lift", "p", "ci_low", "ci_high", "cap", "srm_p"]
+    names += ["srm", "variance_reduction"]
     rows = platform.query(
         "select experiment_id, variant_id, users, assigned_users, value, lift, p_value, ci_low, "
         "ci_high, revenue_cap, srm_p_value, srm_flag, variance_reduction "

@@ -46,6 +46,11 @@ class AbTestConfig(dg.Config):
         description="Two experiments interact when the Holm-corrected p-value is below this.",
     )
 
+    @property
+    def alpha(self) -> float:
+        """The significance level of every test and interval."""
+        return 1 - self.confidence
+
 
 def build_experiment_registry_asset(
     registry: ExperimentRegistry, pool: str | None

@@ -873,10 +873,14 @@ class _Simulation:
 
     def _param(self, key: str, value: Any) -> dict:
         if isinstance(value, bool | str):
-            return {"key": key, "value": {"string_value": str(value)}}
+            return _string_param(key, str(value))
         if isinstance(value, int):
             return {"key": key, "value": {"int_value": self._int64(value)}}
         return {"key": key, "value": {"double_value": value}}
+
+
+def _string_param(key: str, value: str) -> dict:
+    return {"key": key, "value": {"string_value": value}}
 
 
 @functools.cache
@@ -884,8 +888,7 @@ def _user_properties(variants: tuple[tuple[str, str], ...]) -> list[dict]:
     """A signed-in user's GA4 user properties: their variant per experiment. Few combinations
     exist, so each list is built once and shared by the rows (which are only serialized)."""
     return [
-        {"key": f"{experiment_id}_variant", "value": {"string_value": variant}}
-        for experiment_id, variant in variants
+        _string_param(f"{experiment_id}_variant", variant) for experiment_id, variant in variants
     ]
 
 

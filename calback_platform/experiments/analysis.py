@@ -51,10 +51,6 @@ INTERACTION_COLUMNS = [
 ]  # fmt: skip
 
 
-def alpha(config: AbTestConfig) -> float:
-    return 1 - config.confidence
-
-
 @dataclass
 class Notice:
     """What Slack hears about an experiment, once: `kind` is planned_sample, srm or guardrail."""
@@ -173,7 +169,7 @@ class _Experiment:
                     if self.sequential:
                         read = st.sequential(
                             metric, group, control, self.design.minimum_detectable_effect,
-                            alpha(config),
+                            config.alpha,
                         )  # fmt: skip
                     row |= {
                         "lift": read.lift,
@@ -197,7 +193,7 @@ class _Experiment:
             adjusted = st.adjust([r["p_value"] for r in rows], config.correction)
             for row, p in zip(rows, adjusted, strict=True):
                 row["adjusted_p_value"] = p
-                row["is_significant"] = p is not None and p < alpha(config)
+                row["is_significant"] = p is not None and p < config.alpha
         return self.rows
 
     def _row(self, metric, role, variant, share, group: st.Sample) -> dict:
@@ -230,23 +226,23 @@ class _Experiment:
         return [r for r in self.rows if r["metric_role"] == role and not r["is_control"]]
 
     def decision(self, last_loaded: date) -> dict:
-        design = self.design
+        design, smallest = self.design, self.smallest_variant()
         row = {
             "experiment_id": self.id,
             "registered": design is not None,
-            "users_per_variant": self.smallest_variant(),
+            "users_per_variant": smallest,
             "srm_p_value": self.srm_p_value,
             "srm_flag": self.srm_flag,
         }
         if design is None:
             reason = "Not in experiments.yml: no hypothesis, no primary metric."
             return row | {"decision_reason": reason}
-        row |= self._design_columns() | self._plan(last_loaded)
+        row |= self._design_columns() | self._plan(last_loaded, smallest)
         breached = [
             f"{r['metric']} ({r['variant_id']} {r['lift']:+.1%})"
             for r in self._compared("guardrail")
             if r["p_value"] is not None
-            and r["p_value"] < alpha(self.config)
+            and r["p_value"] < self.config.alpha
             and _is_worse(r["metric"], r["lift"])
         ]
         row["guardrails_breached"] = ", ".join(breached) or None
@@ -296,7 +292,7 @@ class _Experiment:
             "primary_metric": design.primary_metric,
         }
 
-    def _plan(self, last_loaded: date) -> dict:
+    def _plan(self, last_loaded: date, smallest: int) -> dict:
         """The planned sample per variant, the progress toward it, and the days still needed at
         the traffic since the experiment started."""
         design, config = self.design, self.config
@@ -306,11 +302,10 @@ class _Experiment:
             metric,
             design.baseline,
             design.minimum_detectable_effect,
-            alpha(config) / comparisons,  # Bonferroni: the plan holds under any correction
+            config.alpha / comparisons,  # Bonferroni: the plan holds under any correction
             config.power,
             st.linearised_standard_deviation(metric, self.sample(metric)),
         )
-        smallest = self.smallest_variant()
         first_assigned = self.humans["assigned_date"].min() if len(self.humans) else None
         started = design.start
         if pd.notna(first_assigned):
