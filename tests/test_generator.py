@@ -14,6 +14,7 @@ from conftest import START, small_config
 
 from calback_platform.demo import behaviour as b
 from calback_platform.demo.generator import SEOUL, generate, seoul_day_start_us
+from calback_platform.settings import dbt_project_yml
 
 
 def _digest(directory: Path) -> str:
@@ -250,8 +251,12 @@ def _signed_up(directory: Path) -> dict[str, int]:
 
 def _user_events(directory: Path) -> dict[str, list[dict]]:
     """Each user's events, those of their devices before they signed in on them included
-    (lines with no readable timestamp aside), in time order."""
-    rows = [row for row in _rows(directory) if str(row["event_timestamp"]).isdigit()]
+    (the planted bad lines aside: no number timestamp, parameters no array), in time order."""
+    rows = [
+        row
+        for row in _rows(directory)
+        if str(row["event_timestamp"]).isdigit() and isinstance(row["event_params"], list)
+    ]
     owners = {row["user_pseudo_id"]: row["user_id"] for row in rows if row["user_id"]}
     events = defaultdict(list)
     for row in rows:
@@ -406,3 +411,95 @@ def test_activity_follows_the_planted_multipliers(spanning_dir):
     assert ratio("exp_paywall_v2") < 0.85
     assert ratio(REMINDER) > 1.1
     assert 0.85 < ratio("exp_aa_check") < 1.15
+
+
+# --- the planted drivers of revisits ----------------------------------------------------------
+def test_revisit_drivers_act_on_app_users_alone_for_invites():
+    assert b.week1_return_multiplier("web", confirmed=False, invite_accepted=True) == 1.0
+    assert b.week1_return_multiplier("web", confirmed=True, invite_accepted=True) == 1.5
+    assert b.week1_return_multiplier("ios", confirmed=True, invite_accepted=True) == (
+        pytest.approx(1.5 * b.WEEK1_INVITE_RETURN_MULTIPLIER_APP)
+    )
+    assert b.week1_return_multiplier("android", confirmed=False, invite_accepted=False) == 1.0
+    # The revisit model's dbt vars say the same windows.
+    variables = dbt_project_yml()["vars"]
+    first, last = b.REVISIT_LABEL_DAYS
+    assert variables["revisit_feature_days"] == b.REVISIT_FEATURE_DAYS == first
+    assert variables["revisit_label_days"] == last - first + 1
+    assert variables["frequent_visit_days"] == b.FREQUENT_VISIT_DAYS
+
+
+@pytest.fixture(scope="module")
+def revisit_dir(tmp_path_factory) -> Path:
+    """Days enough for the first week's sign-ups to see their whole label window, with the
+    planted bad lines: the truth counts only what landed."""
+    out = tmp_path_factory.mktemp("revisit")
+    generate(small_config(out, users=1500, days=b.REVISIT_LABEL_DAYS[1] + 8))
+    return out
+
+
+def _sign_ups(directory: Path, events: dict[str, list[dict]]) -> dict[str, tuple[date, str]]:
+    """Each user's sign-up day and platform, from their profile in Firestore; a profile that
+    was lost (no JSON, no id) or whose createdAt is no timestamp gives none, as in the marts.
+    The user's first event, which their sign-up session writes, agrees."""
+    sign_ups = {}
+    for line in _lines(directory / "firestore" / "userCollection.jsonl"):
+        try:
+            record = json.loads(line)
+            created = _microseconds(record["data"]["createdAt"])
+        except ValueError:  # JSONDecodeError is one
+            continue
+        if not record.get("document_id"):
+            continue
+        uid = record["data"]["uid"]
+        sign_ups[uid] = (_day(created), record["data"]["platform"])
+        if uid in events:
+            first = events[uid][0]
+            assert (_day(int(first["event_timestamp"])), first["platform"].lower()) == sign_ups[uid]
+    return sign_ups
+
+
+def test_revisit_truth_counts_the_frequent_visitors_in_the_files(revisit_dir):
+    truth = json.loads((revisit_dir / "truth.json").read_text())
+    revisit = truth["revisit"]
+    assert revisit["drivers"] == {
+        "meetings_confirmed": b.WEEK1_CONFIRM_RETURN_MULTIPLIER,
+        "invites_accepted_on_app": b.WEEK1_INVITE_RETURN_MULTIPLIER_APP,
+    }
+    assert revisit["non_driver"] == "recommendation_clicks"
+    events = _user_events(revisit_dir)
+    last_day = date.fromisoformat(truth["end"])
+    first, last = b.REVISIT_LABEL_DAYS
+    users, frequent = Counter(), Counter()
+    for uid, (signed_up, platform) in _sign_ups(revisit_dir, events).items():
+        if uid in truth["bots"] or (last_day - signed_up).days < last:
+            continue
+        week1_end = seoul_day_start_us(signed_up) + b.REVISIT_FEATURE_DAYS * 86_400_000_000
+        week1 = {
+            row["event_name"] for row in events[uid] if int(row["event_timestamp"]) < week1_end
+        }
+        visits = {
+            (_day(int(row["event_timestamp"])) - signed_up).days
+            for row in events[uid]
+            if row["event_name"] == "session_start"
+        }
+        became = sum(first <= day <= last for day in visits) >= b.FREQUENT_VISIT_DAYS
+        confirmed = "meeting_confirm" in week1
+        on_app = platform != "web" and "invite_accept" in week1
+        for group in (
+            "all",
+            "confirmed" if confirmed else "not_confirmed",
+            "accepted_on_app" if on_app else "not_accepted_on_app",
+        ):
+            users[group] += 1
+            frequent[group] += became
+    assert revisit["users"] == users["all"] > 100
+    assert revisit["frequent"] == frequent["all"]
+    for group in ("week1_confirm", "week1_invite_on_app"):
+        rates = revisit[f"label_rate_by_{group}"]
+        assert rates == {
+            label: pytest.approx(frequent[label] / users[label], abs=1e-6) for label in rates
+        }
+    rates = revisit["label_rate_by_week1_confirm"]
+    assert rates["confirmed"] > rates["not_confirmed"]
+    assert revisit["odds_ratio_week1_confirm"] > 1

@@ -66,6 +66,9 @@ P_ONBOARDING_COMPLETE = 0.78
 P_MEETING_CREATE = 0.60
 P_INVITE_SEND = 0.72
 P_MEETING_CONFIRM = 0.65
+# An invited user who accepts votes on the slots this often, so votes and accepted invites are
+# two behaviours, not one counted twice (the revisit model can tell which one matters).
+P_VOTE_AFTER_INVITE_ACCEPT = 0.5
 # Users abroad pay in their currency: (currency, monthly, yearly, share of purchases). The
 # export keeps the amount in that currency; GA4 adds event_value_in_usd.
 PRICES = (
@@ -179,6 +182,34 @@ def purchase_multiplier(variants: Mapping[str, str]) -> float:
 def activity_multiplier(variants: Mapping[str, str]) -> float:
     """What the experiments do to the daily chance of being active of a user in `variants`."""
     return math.prod(e.activity_multiplier_for(variants) for e in EXPERIMENTS)
+
+
+# Revisits: the revisit model predicts from a user's first REVISIT_FEATURE_DAYS days (days since
+# sign-up 0 to 6, Asia/Seoul, the sign-up day is 0) whether they become a frequent visitor: a
+# session start on at least FREQUENT_VISIT_DAYS of the days since sign-up in REVISIT_LABEL_DAYS
+# (inclusive: "days 8 to 35"). dbt vars revisit_feature_days, revisit_label_days (the window's
+# length, 28) and frequent_visit_days say the same.
+REVISIT_FEATURE_DAYS = 7
+REVISIT_LABEL_DAYS = (7, 34)
+FREQUENT_VISIT_DAYS = 3
+# Planted drivers, on the daily chance of being active from day 7 on, for the model to recover:
+# a meeting confirmed in the first week (about triple the odds of becoming frequent at median
+# engagement) ...
+WEEK1_CONFIRM_RETURN_MULTIPLIER = 1.5
+# ... and an invite accepted in it, for app users only (by sign-up platform; about x8 the odds at
+# median engagement): the app pushes the meeting's updates, the web cannot. A platform x
+# behaviour effect a tree model can learn and a plain logistic regression cannot.
+WEEK1_INVITE_RETURN_MULTIPLIER_APP = 2.0
+# Recommendation clicks (exp_reco_widget's test arm) change nothing: the planted non-driver.
+
+
+def week1_return_multiplier(platform: str, confirmed: bool, invite_accepted: bool) -> float:
+    """What the first week does to the daily chance of being active from day 7 on, for a user
+    who signed up on `platform` and did these in days 0 to 6."""
+    multiplier = WEEK1_CONFIRM_RETURN_MULTIPLIER if confirmed else 1.0
+    if invite_accepted and platform != "web":
+        multiplier *= WEEK1_INVITE_RETURN_MULTIPLIER_APP
+    return multiplier
 
 
 # Purchase probability after a user's first confirmed meeting, before experiment multipliers.

@@ -207,7 +207,8 @@ class _FirestoreWriter:
         self.config, self.rng, self.name = config, rng, name
         self.counts: Counter = Counter()
 
-    def write(self, document_id: str, data: dict) -> None:
+    def write(self, document_id: str, data: dict) -> bool:
+        """Whether the document lands whole: parsable, with its id and its timestamps."""
         draw = self.rng.random()
         record = {
             "document_name": f"{FIRESTORE_ROOT}/{self.name}/{document_id}",
@@ -215,6 +216,7 @@ class _FirestoreWriter:
             "data": data,
         }
         share = self.config.bad_share * 5  # collections are small: plant enough to see
+        whole = False
         if draw < share / 3:
             line = json.dumps(record)[:40]
             self.counts["bad_unparsable_json"] += 1
@@ -224,7 +226,8 @@ class _FirestoreWriter:
             line = json.dumps(record)
             self.counts["bad_missing_id"] += 1
         else:
-            if draw < share and "createdAt" in data:
+            whole = not (draw < share and "createdAt" in data)
+            if not whole:
                 record["data"] = {**data, "createdAt": "not a timestamp"}
                 self.counts["unparsable_values"] += 1
             elif draw < share + self.config.iso_timestamp_share:
@@ -239,6 +242,7 @@ class _FirestoreWriter:
             line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
             self.counts["documents"] += 1
         self.file.write(line + "\n")
+        return whole
 
 
 class _SessionTruth:
@@ -272,6 +276,87 @@ class _SessionTruth:
             tallies[f"revenue_krw:{channel}"] += session["revenue"]
             tallies["midnight_sessions"] += len(session["days"]) > 1
         return tallies
+
+
+class _RevisitTruth:
+    """Whether one human user became a frequent visitor, from their landed events: the Seoul
+    days since sign-up of the session starts of all their devices (a new device's anonymous
+    first session too), and the week-1 behaviours the planted drivers read. A user whose label
+    window runs past the last day adds nothing."""
+
+    # The groups the truth compares: (name, its two labels).
+    GROUPS = (
+        ("week1_confirm", ("confirmed", "not_confirmed")),
+        ("week1_invite_on_app", ("accepted_on_app", "not_accepted_on_app")),
+    )
+
+    def __init__(self, day0: date, platform: str, last_day: date):
+        self.day0, self.app = day0, platform != "web"
+        self.complete = day0 + timedelta(b.REVISIT_LABEL_DAYS[1]) <= last_day
+        self.week1_end = seoul_day_start_us(day0 + timedelta(b.REVISIT_FEATURE_DAYS))
+        self.visit_days: set[int] = set()
+        self.week1_events: set[str] = set()
+
+    def add(self, event: Event) -> None:
+        if event.ts_us < self.week1_end:
+            self.week1_events.add(event.name)
+        if event.name == "session_start":
+            day = datetime.fromtimestamp(event.ts_us / 1e6, SEOUL).date()
+            self.visit_days.add((day - self.day0).days)
+
+    def tallies(self) -> Counter:
+        if not self.complete:
+            return Counter()
+        first, last = b.REVISIT_LABEL_DAYS
+        frequent = sum(first <= day <= last for day in self.visit_days) >= b.FREQUENT_VISIT_DAYS
+        # What the data shows: a behaviour whose line was lost still drove the user, unseen.
+        had = {
+            "week1_confirm": "meeting_confirm" in self.week1_events,
+            "week1_invite_on_app": self.app and "invite_accept" in self.week1_events,
+        }
+        tallies = Counter(users=1, frequent=frequent)
+        for group, labels in self.GROUPS:
+            label = labels[0] if had[group] else labels[1]
+            tallies[f"users:{label}"] += 1
+            tallies[f"frequent:{label}"] += frequent
+        return tallies
+
+    @classmethod
+    def summary(cls, tallies: Counter) -> dict:
+        """The truth's revisit section: the planted drivers, and per group the share of users
+        who became frequent and the realised odds ratio (confounded: engaged users do more of
+        everything in their first week)."""
+        summary = {
+            "feature_days": b.REVISIT_FEATURE_DAYS,
+            "label_days": list(b.REVISIT_LABEL_DAYS),
+            "frequent_visit_days": b.FREQUENT_VISIT_DAYS,
+            "drivers": {
+                "meetings_confirmed": b.WEEK1_CONFIRM_RETURN_MULTIPLIER,
+                "invites_accepted_on_app": b.WEEK1_INVITE_RETURN_MULTIPLIER_APP,
+            },
+            "non_driver": "recommendation_clicks",
+            "users": tallies["users"],
+            "frequent": tallies["frequent"],
+            "note": "humans (whales included, bots not) whose profile landed whole and whose "
+            "label window ends by the last day; "
+            "visit days and week-1 behaviours from the events that landed in the GA4 export",
+        }
+        for group, labels in cls.GROUPS:
+            rates = {
+                label: round(tallies[f"frequent:{label}"] / tallies[f"users:{label}"], 6)
+                if tallies[f"users:{label}"]
+                else None
+                for label in labels
+            }
+            summary[f"label_rate_by_{group}"] = rates
+            summary[f"odds_ratio_{group}"] = _odds_ratio(*rates.values())
+        return summary
+
+
+def _odds_ratio(rate: float | None, baseline: float | None) -> float | None:
+    if rate is None or baseline is None or baseline in (0, 1) or rate == 1:
+        return None
+    return round(rate / (1 - rate) / (baseline / (1 - baseline)), 4)
 
 
 class _AdSpendSheet:
@@ -345,6 +430,8 @@ class _Assignments:
     def __init__(self) -> None:
         self.variants: dict[str, str] = {}
         self.assigned_at: dict[str, int] = {}
+        # The experiments whose assignment document landed whole: those the marts can count.
+        self.recorded: set[str] = set()
         # What the variants do to the daily chance of being active; read before a day's visits,
         # so an assignment made on a visit counts from the next day on.
         self.activity_multiplier = 1.0
@@ -393,6 +480,7 @@ class _Simulation:
         self.signups: Counter = Counter()
         self.bounces: set[tuple[str, int]] = set()
         self.acquisition: Counter = Counter()
+        self.revisits: Counter = Counter()
         last_click_since = config.start + timedelta(config.days - config.last_click_days)
         self.last_click_since = f"{last_click_since:%Y%m%d}"
 
@@ -494,6 +582,7 @@ class _Simulation:
         last_seen = t
 
         quiet = self.config.quiet_day_offsets()
+        week1_end = seoul_day_start_us(day0 + timedelta(b.REVISIT_FEATURE_DAYS))
         for k in range(1, self.config.days - signup_day):
             day = day0 + timedelta(k)
             chance = (
@@ -501,6 +590,12 @@ class _Simulation:
                 * (b.RETENTION_EARLY * math.exp(-k / b.RETENTION_TAU_DAYS) + b.RETENTION_FLOOR)
                 * assignments.activity_multiplier
             )
+            if k >= b.REVISIT_FEATURE_DAYS:  # the planted drivers of revisits
+                chance *= b.week1_return_multiplier(
+                    platform,
+                    confirmed=state.get("confirmed_at", math.inf) < week1_end,
+                    invite_accepted=state.get("invite_accepted_at", math.inf) < week1_end,
+                )
             if kind == "bot":
                 chance = 0.8
             if rng.random() >= min(chance, 0.97) or not state.get("onboarded"):
@@ -559,20 +654,26 @@ class _Simulation:
             self.whales.append(uid)
         else:
             for experiment_id, variant in assignments.variants.items():
+                if experiment_id not in assignments.recorded:
+                    continue  # its document was lost: no data source knows of it
                 self.variant_users[experiment_id][variant] += 1
                 self.variant_buyers[experiment_id][variant] += state["purchased"] and (
                     state["purchased_at"] >= assignments.assigned_at[experiment_id]
                 )
-        self.users.write(uid, user)
+        profile_landed = self.users.write(uid, user)
         sessions = _SessionTruth(self.bounces)
+        revisit = _RevisitTruth(day0, platform, self.config.start + timedelta(self.config.days - 1))
         for event in sorted(events, key=lambda e: e.ts_us):
             if event.ts_us < self.end_us and not self._in_quiet_day(event):
                 row = self._ga4_row(event, state["source"], assignments.variants_at(event.ts_us))
                 if self.ga4.write(event, row, self._tallies(event)) and kind != "bot":
                     sessions.add(event)
+                    revisit.add(event)
                     if event.name == "sign_up":
                         self.acquisition[f"signups:{source[3]}"] += 1
         self.acquisition.update(sessions.tallies())
+        if kind != "bot" and profile_landed:  # a lost profile has no sign-up day
+            self.revisits.update(revisit.tallies())
 
     def _in_quiet_day(self, event: Event) -> bool:
         """A late evening's activity that would run into a day the app is down."""
@@ -605,7 +706,7 @@ class _Simulation:
         split = experiment.actual_split
         variant = self.assignment_rng.choices(list(split), weights=list(split.values()))[0]
         assignments.add(experiment.experiment_id, variant, t)
-        self.assignments.write(
+        if self.assignments.write(
             f"{uid}_{experiment.experiment_id}",
             {
                 "uid": uid,
@@ -613,7 +714,8 @@ class _Simulation:
                 "variant": variant,
                 "assignedAt": firestore_timestamp(t),
             },
-        )
+        ):
+            assignments.recorded.add(experiment.experiment_id)
 
     # --- sessions and behaviour ----------------------------------------------------------------
     def _pseudo_id(self) -> str:
@@ -673,8 +775,10 @@ class _Simulation:
         if rng.random() < 0.25 and len(self.signed_up) > 1:
             t += rng.randrange(5, 60) * 1_000_000
             events.append(Event(t, "invite_accept", device, uid))
-            t += rng.randrange(5, 60) * 1_000_000
-            events.append(Event(t, "vote_submit", device, uid))
+            state.setdefault("invite_accepted_at", t)  # the other planted driver of revisits
+            if rng.random() < b.P_VOTE_AFTER_INVITE_ACCEPT:
+                t += rng.randrange(5, 60) * 1_000_000
+                events.append(Event(t, "vote_submit", device, uid))
         if kind != "bot" and rng.random() < b.P_BATCHED_ENGAGEMENT:
             # One batch: two user_engagement events, one timestamp, different engagement times.
             t += rng.randrange(5, 60) * 1_000_000
@@ -722,6 +826,8 @@ class _Simulation:
                 status, updated, confirmed_slot = "confirmed", t, rng.choice(slots)
                 first_confirm = not state["confirmed"]
                 state["confirmed"] = True
+                if first_confirm:  # when, for the planted driver of revisits
+                    state["confirmed_at"] = t
                 p = b.P_PURCHASE_AFTER_CONFIRM * b.purchase_multiplier(assignments.variants_at(t))
                 if first_confirm and kind == "user" and rng.random() < p:
                     currency, monthly, yearly, _ = state["currency"]
@@ -949,6 +1055,7 @@ def generate(config: GeneratorConfig) -> dict:
         },
         "ad_spend": ad_spend,
         "acquisition": _acquisition_truth(sim.acquisition, ad_spend["spend_krw"]),
+        "revisit": _RevisitTruth.summary(sim.revisits),
     }
     (config.out / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
     return truth
