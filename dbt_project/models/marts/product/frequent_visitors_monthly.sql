@@ -1,12 +1,12 @@
--- Visit days per human user and calendar month (Asia/Seoul); a visit is a day with a session
--- start, and a frequent visitor has at least var `frequent_visit_days` of them in the month.
+-- Visit days (int_visitor_days.is_visit_day) per human user and calendar month (Asia/Seoul); a
+-- frequent visitor has at least var `frequent_visit_days` of them in the month.
 with visits as (
     select
         visitor_id as user_id,
         cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as month,  -- noqa: RF04
         count(*) as visit_days
     from {{ ref('int_visitor_days') }}
-    where is_active and not is_bot and session_start_count > 0
+    where is_visit_day and not is_bot
     group by visitor_id, cast({{ dbt.date_trunc('month', 'activity_date') }} as date)
 ),
 
