@@ -22,6 +22,10 @@ from calback_platform.assets.metrics import (
     build_metrics_asset,
     build_metrics_job_and_sensor,
 )
+from calback_platform.assets.revisit import (
+    build_revisit_model_asset,
+    build_revisit_scores_asset,
+)
 from calback_platform.board.assets import BOARD_EXPORT, BOARD_SITE, build_board_assets
 from calback_platform.checks.config_checks import CHECKS_FILE, build_config_checks
 from calback_platform.checks.freshness import (
@@ -145,6 +149,8 @@ def build_definitions(settings: Settings, checks_file: Path = CHECKS_FILE) -> dg
         *build_dbt_assets(settings, partitions_def, pool, warehouse_kind),
         build_experiment_registry_asset(registry, pool),
         build_ab_test_results_asset(registry, pool),
+        build_revisit_model_asset(pool),
+        build_revisit_scores_asset(partitions_def, pool),
         build_metrics_asset(settings, pool),
         purge,
     ]

@@ -47,7 +47,7 @@ def pytest_configure(config) -> None:
 MARKER_FIXTURES: dict[str, set[str]] = {
     "postgres": {"pg_database"},
     "firestore_emulator": {"emulator_host"},
-    "slow": {"built", "compiled_target"},
+    "slow": {"built", "compiled_target", "revisit"},
 }
 
 

@@ -255,6 +255,54 @@ def test_reads_and_table_replacement(fake):
     assert BigQueryFirestoreChangelog(warehouse=cloud).watermark(CollectionTables("users")) is None
 
 
+def test_window_rows_are_replaced_as_in_the_local_warehouse(fake, tmp_path):
+    """replace_rows: a window's rows swapped in one transaction, other days kept, the same
+    table as DuckDB's, and the stage table dropped."""
+    import pandas as pd
+
+    from calback_platform.assets.revisit import SCORES_SCHEMA
+    from calback_platform.warehouse.base import typed_frame
+
+    def scores(days: list[date], score: float) -> pd.DataFrame:
+        return typed_frame(
+            pd.DataFrame(
+                {
+                    "score_date": days,
+                    "user_id": [f"u{n}" for n in range(len(days))],
+                    "signup_date": [day - timedelta(days=9) for day in days],
+                    "days_since_signup": [9] * len(days),
+                    "revisit_score": [score] * len(days),
+                    "model_version": ["m1"] * len(days),
+                    "top_reasons": [""] * len(days),
+                }
+            ),
+            SCORES_SCHEMA,
+        )
+
+    local = DuckDBWarehouse(path=str(tmp_path / "local.duckdb"))
+    table = "marts.user_revisit_scores"
+    for target in (warehouse(), local):
+        assert target.replace_rows(table, scores(DAYS, 0.5), "score_date", DAYS[0], DAYS[-1]) == 3
+        target.replace_rows(table, scores(DAYS[1:2] * 2, 0.9), "score_date", DAYS[1], DAYS[1])
+    sql = f"select score_date, user_id, revisit_score from {table} order by 1, 2"
+    assert (
+        warehouse().query(sql)
+        == local.query(sql)
+        == [
+            (DAYS[0], "u0", 0.5),
+            (DAYS[1], "u0", 0.9),
+            (DAYS[1], "u1", 0.9),
+            (DAYS[2], "u2", 0.5),
+        ]
+    )
+    (*_, swap) = [job for job in fake.jobs if job.sql and "begin transaction" in job.sql]
+    assert "delete from" in swap.sql and swap.parameters == {"first": DAYS[1], "last": DAYS[1]}
+    assert [name for name, *_ in fake.calls if name == "delete_table"] == ["delete_table"] * 2
+    assert fake_table(fake, "select table_name from information_schema.tables") == [
+        ("user_revisit_scores",)
+    ]
+
+
 def test_ga4_export_of_another_schema_year_lands_every_value(fake, reference):
     """An export table of another year: without fields GA4 added later (batch_*, items without
     item_params) and with fields the schema does not know yet (a new column, a new device

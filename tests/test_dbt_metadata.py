@@ -36,6 +36,8 @@ def manifest_nodes() -> dict:
 def built(demo_dir, tmp_path_factory):
     """Every asset materialized over the demo's days in one run; the environment around it."""
     platform = build_platform(demo_dir, tmp_path_factory.mktemp("dbt_metadata"))
+    import sklearn  # noqa: F401  (sets its OpenMP variables when first imported, run or not)
+
     environ = dict(os.environ)
     last = START + timedelta(days=DAYS - 1)
     result = platform.run(first=START.isoformat(), last=last.isoformat())

@@ -50,4 +50,5 @@ def test_every_daily_asset_is_reached_from_the_ga4_export_through_daily_assets(p
         "raw_ga4/events",
         "marts/fct_events",
         "marts/fct_sessions",
+        "marts/user_revisit_scores",
     }

@@ -5,11 +5,20 @@ write through the concrete warehouse of their kind."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import date
 from typing import ClassVar
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+
+
+def typed_frame(frame: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    """`frame`'s columns of `schema`, typed by it (Arrow-backed), so that a table written from
+    it has those types on either warehouse, even when it has no rows (dates stay DATE)."""
+    columns = frame.reindex(columns=schema.names).astype(object)  # a missing column: nulls
+    table = pa.Table.from_pandas(columns, schema=schema, preserve_index=False)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 class Warehouse(dg.ConfigurableResource, ABC):
@@ -29,6 +38,14 @@ class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def replace_table(self, table: str, frame: pd.DataFrame) -> int:
         """Replace `schema.table` with `frame` in one transaction; returns the row count."""
+
+    @abstractmethod
+    def replace_rows(
+        self, table: str, frame: pd.DataFrame, date_column: str, first: date, last: date
+    ) -> int:
+        """Replace the rows of `schema.table` whose `date_column` is in [first, last] with
+        `frame`, in one transaction (the table is created from `frame` if missing): a
+        partitioned asset's write, safe to re-run. Returns the rows written."""
 
     @abstractmethod
     def has_table(self, table: str) -> bool:

@@ -152,3 +152,32 @@ class BigQueryWarehouse(Warehouse):
             # One load job with WRITE_TRUNCATE swaps the table's contents atomically.
             client.load_table_from_dataframe(frame, self.table(table), job_config=config).result()
         return len(frame)
+
+    def replace_rows(
+        self, table: str, frame: pd.DataFrame, date_column: str, first: date, last: date
+    ) -> int:
+        dataset, name = table.split(".")
+        stage = self.table(self.stage_name(dataset, name))
+        with self.client() as client:
+            self.ensure_dataset(client, dataset)
+            client.load_table_from_dataframe(frame, stage).result()
+            try:
+                # DDL cannot run inside a transaction: the table exists before it starts.
+                self.run(
+                    client,
+                    f"create table if not exists `{self.table(table)}` "
+                    f"as select * from `{stage}` limit 0",
+                )
+                self.run(
+                    client,
+                    f"""begin transaction;
+                    delete from `{self.table(table)}`
+                    where {date_column} between @first and @last;
+                    insert into `{self.table(table)}` select * from `{stage}`;
+                    commit transaction;""",
+                    first=first,
+                    last=last,
+                )
+            finally:
+                client.delete_table(stage, not_found_ok=True)
+        return len(frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import ClassVar
 
@@ -89,5 +90,17 @@ class DuckDBWarehouse(Warehouse):
             con.execute(f"create schema if not exists {schema}")
             con.execute("begin transaction")
             con.execute(f"create or replace table {table} as select * from frame")
+            con.execute("commit")
+        return len(frame)
+
+    def replace_rows(
+        self, table: str, frame: pd.DataFrame, date_column: str, first: date, last: date
+    ) -> int:
+        with self.connect() as con:
+            con.execute(f"create schema if not exists {table.split('.')[0]}")
+            con.execute("begin transaction")
+            con.execute(f"create table if not exists {table} as select * from frame limit 0")
+            con.execute(f"delete from {table} where {date_column} between ? and ?", [first, last])
+            con.execute(f"insert into {table} by name select * from frame")
             con.execute("commit")
         return len(frame)
