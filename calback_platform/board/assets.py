@@ -19,6 +19,7 @@ from calback_platform.assets.ab_tests import (
     AB_TEST_RESULTS,
 )
 from calback_platform.assets.metrics import METRIC_DEFINITIONS, METRIC_VALUES, METRICS_ASSET
+from calback_platform.assets.revisit import EVALUATION_TABLE, IMPORTANCES_TABLE, SCORES_TABLE
 from calback_platform.board.health import (
     CHECKS_TABLE,
     SOURCES_TABLE,
@@ -34,6 +35,7 @@ from calback_platform.warehouse.duckdb import DuckDBWarehouse
 BOARD_EXPORT = dg.AssetKey(["board", "export"])
 BOARD_SITE = dg.AssetKey(["board", "site"])
 FREQUENT_VISITOR_BEHAVIORS = "marts.frequent_visitor_behaviors"
+REVISIT_TABLES = (EVALUATION_TABLE, IMPORTANCES_TABLE, SCORES_TABLE)
 # Every table the board's source queries (board/sources/warehouse/*.sql) read.
 BOARD_TABLES = (
     METRIC_VALUES,
@@ -42,6 +44,7 @@ BOARD_TABLES = (
     AB_TEST_DECISIONS,
     AB_TEST_INTERACTIONS,
     FREQUENT_VISITOR_BEHAVIORS,
+    *REVISIT_TABLES,
     SOURCES_TABLE,
     CHECKS_TABLE,
 )
@@ -66,6 +69,7 @@ def build_board_assets(
             METRICS_ASSET,
             *(_key(table) for table in (AB_TEST_RESULTS, AB_TEST_DECISIONS, AB_TEST_INTERACTIONS)),
             _key(FREQUENT_VISITOR_BEHAVIORS),
+            *(_key(table) for table in REVISIT_TABLES),
             *(_key(source.table) for source in sources()),
         ],
         group_name="board",

@@ -1,0 +1,1 @@
+select * from marts.revisit_model_evaluation
