@@ -211,11 +211,15 @@ def _tables(warehouse: Warehouse, figures: pd.DataFrame, importances: pd.DataFra
 
 
 def _markdown(frame: pd.DataFrame, floats: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(
-        frame.drop(columns="model_version", errors="ignore").to_markdown(
-            index=False, floatfmt=floats
-        )
+    """A table for the metadata; floats formatted by column, so integers stay integers."""
+    frame = frame.drop(columns="model_version", errors="ignore")
+    shown = frame.assign(
+        **{
+            column: frame[column].map(f"{{:{floats}}}".format)
+            for column in frame.select_dtypes("float").columns
+        }
     )
+    return dg.MetadataValue.md(shown.to_markdown(index=False, disable_numparse=True))
 
 
 def _gate(
