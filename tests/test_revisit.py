@@ -21,7 +21,8 @@ from calback_platform.revisit.features import LABEL_DAYS
 from calback_platform.revisit.model import population_stability, profile
 from calback_platform.revisit.training import NotEnoughData, time_split
 
-# One worker builds the module's warehouse and runs its tests in order (make test: loadgroup).
+# One worker builds the warehouse once and runs these tests in order (make test's loadgroup;
+# session scope, as the worker may run other modules' tests between them).
 pytestmark = pytest.mark.xdist_group("revisit")
 
 # Enough sign-ups with a whole label window (35 days) to learn from: those of the first 40 days.
@@ -35,7 +36,7 @@ MODEL_KEYS = [
 MODEL_CONFIG = {"ops": {"revisit_model": {"config": {"holdout_days": 14}}}}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def revisit(tmp_path_factory):
     """Every asset the scores need, over all days in one single-run backfill."""
     root = tmp_path_factory.mktemp("revisit")
