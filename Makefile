@@ -45,7 +45,7 @@ test-servers:
 	tests/servers/prepare.sh
 
 test: install board-install test-servers
-	$(BIN)/pytest -n 2 --dist loadgroup --durations=12
+	$(BIN)/pytest -n 2 --dist loadfile --durations=12
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -14,9 +14,7 @@ from calback_platform.assets.metrics import METRICS_JOB
 from calback_platform.board.assets import BOARD_EXPORT, BOARD_SITE
 from calback_platform.board.site import pages, publish
 
-# It builds the board with Evidence (npm packages, ~90 s): once, on one worker (make test's
-# loadgroup), for every test here.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("board")]
+pytestmark = pytest.mark.slow  # builds the board with Evidence (npm packages, ~90 s)
 
 PLANTED_CHECK_FAILURE = "planted by the board test"
 # How the front page formats each metric format (pages/index.md).
@@ -31,7 +29,7 @@ def as_the_board_shows(shape: str, value: float) -> str:
     return SHAPES[shape].format(value)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def board(built, tmp_path_factory):
     """The board built on the demo's warehouse, on an instance where one check failed."""
     platform, _ = built
@@ -59,7 +57,7 @@ def board(built, tmp_path_factory):
     return on_board, board_dir, failing, site
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def views(board, tmp_path_factory):
     _, board_dir, _, _ = board
     screenshots = tmp_path_factory.mktemp("screenshots")

@@ -21,10 +21,6 @@ from calback_platform.revisit.features import LABEL_DAYS
 from calback_platform.revisit.model import population_stability, profile
 from calback_platform.revisit.training import NotEnoughData, time_split
 
-# One worker builds the warehouse once and runs these tests in order (make test's loadgroup;
-# session scope, as the worker may run other modules' tests between them).
-pytestmark = pytest.mark.xdist_group("revisit")
-
 # Enough sign-ups with a whole label window (35 days) to learn from: those of the first 40 days.
 USERS, DAYS = 4000, 75
 MODEL_KEYS = [
@@ -36,7 +32,7 @@ MODEL_KEYS = [
 MODEL_CONFIG = {"ops": {"revisit_model": {"config": {"holdout_days": 14}}}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def revisit(tmp_path_factory):
     """Every asset the scores need, over all days in one single-run backfill."""
     root = tmp_path_factory.mktemp("revisit")
@@ -156,6 +152,19 @@ def test_scores_cover_the_users_in_their_label_window(revisit):
     assert (
         version in platform.query("select distinct model_version from marts.user_revisit_scores")[0]
     )
+
+
+def test_a_day_before_anyone_is_in_their_label_window_scores_no_one_quietly(revisit):
+    platform, truth, _ = revisit
+    first = sorted(truth["ga4"]["final"])[0]
+    result = platform.run(partition_key=first, selection=[USER_REVISIT_SCORES.to_user_string()])
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert all(check.passed for check in checks.values())
+    assert checks[FEATURE_DRIFT].metadata["judged"].value is False
+    assert platform.query(
+        f"select count(*) from marts.user_revisit_scores where score_date = '{first}'"
+    ) == [(0,)]
 
 
 def test_population_stability_flags_a_shift_only():

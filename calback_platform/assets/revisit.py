@@ -25,6 +25,9 @@ USER_REVISIT_SCORES = dg.AssetKey(["marts", "user_revisit_scores"])
 FCT_EVENTS = dg.AssetKey(["marts", "fct_events"])
 MODEL_GATE = "revisit_model_not_worse_than_current"
 FEATURE_DRIFT = "revisit_features_do_not_drift"
+# An input drifts at a population stability index of 0.25 (the usual reading), judged once at
+# least MIN_DRIFT_USERS users are scored.
+DRIFT_PSI, MIN_DRIFT_USERS = 0.25, 100
 # The tables' columns: written typed, so each exists with its types before any model does.
 EVALUATION_TABLE = "marts.revisit_model_evaluation"
 EVALUATION_SCHEMA = pa.schema(
@@ -232,7 +235,7 @@ def _gate(
     from calback_platform.revisit import store
     from calback_platform.revisit.features import LABEL
 
-    current = store.load(warehouse, "current")
+    current = store.current(warehouse)
     current_auc = None
     if current is not None and current.version != model.version:
         current_auc = float(roc_auc_score(holdout[LABEL].astype(bool), current.score(holdout)))
@@ -279,7 +282,8 @@ def build_revisit_scores_asset(
                 asset=USER_REVISIT_SCORES,
                 description=(
                     "The scored users' first-week behaviours, platform and channel are spread as "
-                    "the training users' were: population stability index below 0.25 for each. "
+                    "the training users' were: population stability index below "
+                    f"{DRIFT_PSI} for each, judged from {MIN_DRIFT_USERS} scored users. "
                     "Experiments are left out: they start and end by design."
                 ),
             )
@@ -287,12 +291,11 @@ def build_revisit_scores_asset(
     )
     def user_revisit_scores(context: dg.AssetExecutionContext, warehouse: Warehouse):
         from calback_platform.revisit import store
-        from calback_platform.revisit.features import LABEL_DAYS, VARIANT_PREFIX, read_features
-        from calback_platform.revisit.model import population_stability
+        from calback_platform.revisit.features import LABEL_DAYS, read_features
 
         first, end = window_dates(context)
         last = end - timedelta(days=1)
-        model = store.load(warehouse, "current")
+        model = store.current(warehouse)
         if model is None:  # a young instance: ml/revisit_model says why there is none yet
             context.log.warning("No current revisit model yet: no scores for the window.")
             rows = warehouse.replace_rows(
@@ -326,12 +329,9 @@ def build_revisit_scores_asset(
         context.log.info(
             f"Scored {users.shape[0]} users on {len(days)} day(s) with {model.version}"
         )
-        inputs = model.inputs(users)
-        drift = population_stability(
-            {k: v for k, v in model.training_profile.items() if not k.startswith(VARIANT_PREFIX)},
-            inputs,
-        )
-        drifting = {name: round(psi, 3) for name, psi in drift.items() if psi >= 0.25}
+        # Fewer scored users than this make the index noise: no judgement then.
+        drift = model.drift(users) if len(users) >= MIN_DRIFT_USERS else {}
+        drifting = {name: round(psi, 3) for name, psi in drift.items() if psi >= DRIFT_PSI}
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
@@ -353,6 +353,7 @@ def build_revisit_scores_asset(
                 ),
                 "drifting": dg.MetadataValue.json(drifting),
                 "scored_users": len(users),
+                "judged": len(users) >= MIN_DRIFT_USERS,
             },
         )
 

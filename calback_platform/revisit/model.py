@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from calback_platform.revisit.features import COUNTS, model_inputs
+from calback_platform.revisit.features import COUNTS, VARIANT_PREFIX, model_inputs
 
 # Deciles of a count (fewer edges when values repeat) or shares of a category.
 Profile = dict[str, dict[str, list]]
@@ -34,6 +34,16 @@ class RevisitModel:
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """The probability that each user of `frame` becomes a frequent visitor."""
         return self.pipeline.predict_proba(self.inputs(frame))[:, 1]
+
+    def drift(self, frame: pd.DataFrame) -> dict[str, float]:
+        """The population stability index of each input between the training users and the
+        users of `frame`; experiments are left out, as they start and end by design."""
+        compared = {
+            name: spread
+            for name, spread in self.training_profile.items()
+            if not name.startswith(VARIANT_PREFIX)
+        }
+        return population_stability(compared, self.inputs(frame))
 
     def reasons(self, frame: pd.DataFrame, top: int = 3) -> list[str]:
         """Per user, the `top` inputs that move their score most from what it would be with

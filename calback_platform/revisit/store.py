@@ -58,14 +58,12 @@ def save_candidate(warehouse: Warehouse, model: RevisitModel, row: dict) -> None
     warehouse.replace_table(MODELS_TABLE, pd.concat([models, new], ignore_index=True))
 
 
-def load(warehouse: Warehouse, which: str) -> RevisitModel | None:
-    """The current model, or the candidate (the last one trained); None if there is none."""
+def current(warehouse: Warehouse) -> RevisitModel | None:
+    """The model that scores; None before the gate let one in."""
     models = _models(warehouse)
-    if which == "current":
-        models = models[models["is_current"]] if len(models) else models
-    if not len(models):
+    if not len(models) or not models["is_current"].any():
         return None
-    return pickle.loads(models.iloc[-1]["model"])
+    return pickle.loads(models[models["is_current"]].iloc[-1]["model"])
 
 
 def make_current(warehouse: Warehouse, version: str) -> None:
