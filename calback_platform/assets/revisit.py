@@ -162,7 +162,9 @@ def build_revisit_model_asset(pool: str | None) -> dg.AssetsDefinition:
             f"Trained {model.version} on {len(split.train)} users ({split.windows}); holdout "
             + ", ".join(f"{r.scorer} AUC {r.roc_auc:.3f}" for r in figures.itertuples())
         )
-        store.save_candidate(
+        current = store.current(warehouse)
+        gate = _gate(model, current, split.holdout, ours["roc_auc"], config.auc_tolerance)
+        store.save(
             warehouse,
             model,
             {
@@ -172,8 +174,8 @@ def build_revisit_model_asset(pool: str | None) -> dg.AssetsDefinition:
                 "roc_auc": ours["roc_auc"],
                 "auc_tolerance": config.auc_tolerance,
             },
+            current=gate.passed,
         )
-        gate = _gate(warehouse, model, split.holdout, ours["roc_auc"], config.auc_tolerance)
         figures = figures.assign(is_current=gate.passed)
         yield dg.MaterializeResult(
             asset_key=REVISIT_MODEL,
@@ -226,22 +228,18 @@ def _markdown(frame: pd.DataFrame, floats: str) -> dg.MetadataValue:
 
 
 def _gate(
-    warehouse: Warehouse, model, holdout: pd.DataFrame, auc: float, tolerance: float
+    model, current, holdout: pd.DataFrame, auc: float, tolerance: float
 ) -> dg.AssetCheckResult:
-    """Whether `model` may replace the current model, both scoring the same holdout; if it
-    may, it becomes current."""
+    """Whether `model` may replace the `current` one (None: there is none), both scoring the
+    same holdout."""
     from sklearn.metrics import roc_auc_score
 
-    from calback_platform.revisit import store
     from calback_platform.revisit.features import LABEL
 
-    current = store.current(warehouse)
     current_auc = None
     if current is not None and current.version != model.version:
         current_auc = float(roc_auc_score(holdout[LABEL].astype(bool), current.score(holdout)))
     passed = current_auc is None or auc >= current_auc - tolerance
-    if passed:
-        store.make_current(warehouse, model.version)
     return dg.AssetCheckResult(
         check_name=MODEL_GATE,
         asset_key=REVISIT_MODEL,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.inspection import permutation_importance
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from calback_platform.revisit import FIGURES
@@ -56,18 +57,21 @@ def permutation_importances(
     once, so the interval holds both the shuffle's and the sample's uncertainty."""
     rng = np.random.default_rng(seed)
     inputs = model.inputs(holdout).reset_index(drop=True)
-    drops = {column: [] for column in inputs}
+    drops = []
     for _ in range(resamples):
         rows = rng.integers(0, len(inputs), len(inputs))
-        sample, truth = inputs.iloc[rows].reset_index(drop=True), label[rows]
-        if truth.min() == truth.max():
-            continue
-        base = roc_auc_score(truth, model.pipeline.predict_proba(sample)[:, 1])
-        for column in inputs:
-            shuffled = sample.assign(**{column: rng.permutation(sample[column].to_numpy())})
-            drops[column].append(
-                base - roc_auc_score(truth, model.pipeline.predict_proba(shuffled)[:, 1])
-            )
+        if label[rows].min() == label[rows].max():
+            continue  # one outcome only: no ROC AUC
+        shuffled = permutation_importance(
+            model.pipeline,
+            inputs.iloc[rows].reset_index(drop=True),
+            label[rows],
+            scoring="roc_auc",
+            n_repeats=1,
+            random_state=int(rng.integers(2**31)),
+        )
+        drops.append(shuffled.importances[:, 0])
+    drops = dict(zip(inputs.columns, np.array(drops).T, strict=True))
     tail = (1 - confidence) / 2 * 100
     return (
         pd.DataFrame(

@@ -1,7 +1,8 @@
 """Where revisit models live: the warehouse table `ml.revisit_models`, one row per model
 trained, with its version, windows, holdout figures and the pickled model, and one row marked
 current: the model that scores. Only the gate (the check revisit_model_not_worse_than_current)
-makes a model current, so a worse model is kept for inspection but never scores.
+makes a model current (`save(current=True)`), so a worse model is kept for inspection but never
+scores.
 
 The models live beside the data they were trained on, in DuckDB or BigQuery alike, and the
 warehouse's backups cover them. A pickle is code: this table is as trusted as the warehouse.
@@ -31,15 +32,16 @@ def _models(warehouse: Warehouse) -> pd.DataFrame:
     return models
 
 
-def save_candidate(warehouse: Warehouse, model: RevisitModel, row: dict) -> None:
-    """Keep `model` (not current yet) with `row`'s figures; the same version trained again
-    replaces its row and keeps its standing."""
+def save(warehouse: Warehouse, model: RevisitModel, row: dict, current: bool) -> None:
+    """Keep `model` with `row`'s figures, as the current model if the gate let it in (the
+    same version trained again keeps its standing), in one write of the table."""
     models = _models(warehouse)
-    was_current = False
     if len(models):
         same = models["model_version"] == model.version
-        was_current = bool(models.loc[same, "is_current"].any())
+        current = current or bool(models.loc[same, "is_current"].any())
         models = models[~same]
+        if current:
+            models["is_current"] = False
         old = models[~models["is_current"]].iloc[: max(0, len(models) - KEEP_MODELS)]
         models = models.drop(old.index)
     new = pd.DataFrame(
@@ -50,7 +52,7 @@ def save_candidate(warehouse: Warehouse, model: RevisitModel, row: dict) -> None
                 "trained_at": pd.Timestamp(datetime.now().astimezone()),
                 **model.windows,
                 **row,
-                "is_current": was_current,
+                "is_current": current,
                 "model": pickle.dumps(model),
             }
         ]
@@ -64,9 +66,3 @@ def current(warehouse: Warehouse) -> RevisitModel | None:
     if not len(models) or not models["is_current"].any():
         return None
     return pickle.loads(models[models["is_current"]].iloc[-1]["model"])
-
-
-def make_current(warehouse: Warehouse, version: str) -> None:
-    models = _models(warehouse)
-    models["is_current"] = models["model_version"] == version
-    warehouse.replace_table(MODELS_TABLE, models)
